@@ -1,0 +1,69 @@
+"""The `minifrcnn` command line (also `python -m minifrcnn`)."""
+
+import argparse
+import sys
+
+from . import __version__
+
+
+def _gradcheck(args):
+    from .gradcheck import run_suite, suite_cases
+
+    import numpy as np
+
+    known = sorted({case.layer for case in suite_cases(np.random.default_rng(0))})
+    unknown = sorted(set(args.layer or []) - set(known))
+    if unknown:
+        print(f"minifrcnn gradcheck: unknown layer {', '.join(unknown)}; "
+              f"choose from {', '.join(known)}", file=sys.stderr)
+        return 2
+    results = run_suite(seed=args.seed, tol=args.tol, layers=args.layer)
+    rows = [(case.layer, case.shapes, f"{result.max_rel_error:.2e}",
+             "pass" if result.passed else "FAIL") for case, result in results]
+    header = ("layer", "shapes", "max rel error", "result")
+    widths = [max(len(row[i]) for row in rows + [header]) for i in range(4)]
+    line = "  ".join("{:<%d}" % width for width in widths)
+    print(f"Gradient check: analytic backward vs central differences, float64, seed {args.seed}, "
+          f"tolerance {args.tol:.0e}\n")
+    print(line.format(*header))
+    print(line.format(*("-" * width for width in widths)))
+    for row in rows:
+        print(line.format(*row))
+    failed = [(case, result) for case, result in results if not result.passed]
+    print(f"\n{len(results) - len(failed)} of {len(results)} checks passed")
+    for case, result in failed:
+        print(f"\n{case.layer} {case.shapes}:\n{result}")
+    return 1 if failed else 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="minifrcnn",
+        description="Fast R-CNN from scratch in NumPy: hand-written layers, proven by gradient checks.",
+    )
+    parser.add_argument("--version", action="version", version=f"minifrcnn {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = commands.add_parser(
+        "gradcheck",
+        help="check every layer's backward pass against finite differences",
+        description="Check every layer's hand-written backward pass against central finite "
+        "differences in float64, on random shapes, with a random upstream gradient. Prints one "
+        "row per check and exits non-zero if any fails.",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed for shapes and values (default 0)")
+    p.add_argument("--tol", type=float, default=1e-6,
+                   help="largest relative error that passes (default 1e-6)")
+    p.add_argument("--layer", action="append", metavar="NAME",
+                   help="check only this layer (repeatable), e.g. --layer roi_pool")
+    p.set_defaults(run=_gradcheck)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return args.run(args)

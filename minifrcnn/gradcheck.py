@@ -1,0 +1,286 @@
+"""Gradient checking: every hand-written backward pass against central finite differences.
+
+For a layer y = f(x) and a random upstream gradient g (the dout of the backward pass), the
+backward pass claims to compute dL/dx for the scalar L = sum(g * f(x)). Central differences
+estimate the same thing one coordinate at a time:
+
+    dL/dx_i ~ (L(x + eps e_i) - L(x - eps e_i)) / (2 eps)
+
+with an error of order eps^2, which in float64 is far below the tolerance. A random g (rather
+than all ones) makes sure every output's gradient is routed to the right place: with all ones,
+swapping two outputs' gradients would go unnoticed.
+
+Metric (one number per input, reported with the worst element's index):
+
+    rel_error = max |numeric - analytic| / max(max |numeric|, max |analytic|, 1e-12)
+
+Max-based layers (ReLU, max pooling, RoI pooling) are only differentiable away from ties and
+kinks: check them on tie-free inputs (`tie_free`) whose gaps are much larger than eps.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .layers import (
+    conv2d_backward,
+    conv2d_forward,
+    dropout_backward,
+    dropout_forward,
+    linear_backward,
+    linear_forward,
+    maxpool2d_backward,
+    maxpool2d_forward,
+    multitask_loss,
+    relu_backward,
+    relu_forward,
+    roi_pool_backward,
+    roi_pool_forward,
+    smooth_l1_loss,
+    softmax_cross_entropy,
+)
+
+DEFAULT_TOL = 1e-6
+
+
+@dataclass
+class InputCheck:
+    """The check of one input: how far the analytic gradient is from the numeric one."""
+
+    name: str
+    shape: tuple
+    rel_error: float
+    worst_index: tuple
+    numeric: float        # numeric derivative at worst_index
+    analytic: float       # analytic derivative at worst_index
+    checked: int          # coordinates compared (all of them, or a random sample)
+
+
+@dataclass
+class GradcheckResult:
+    """The outcome of one gradient check; `passed` is what a test asserts on."""
+
+    inputs: list = field(default_factory=list)
+    tol: float = DEFAULT_TOL
+
+    @property
+    def max_rel_error(self):
+        return max((c.rel_error for c in self.inputs), default=0.0)
+
+    @property
+    def passed(self):
+        return self.max_rel_error < self.tol
+
+    def __str__(self):
+        lines = [f"gradcheck {'passed' if self.passed else 'FAILED'} (tolerance {self.tol:.0e})"]
+        for c in self.inputs:
+            lines.append(
+                f"  d{c.name} {c.shape}: rel error {c.rel_error:.2e} over {c.checked} coordinates; "
+                f"worst at {c.worst_index}: numeric {c.numeric:.6g}, analytic {c.analytic:.6g}"
+            )
+        return "\n".join(lines)
+
+
+def tie_free(shape, rng, spacing=0.01):
+    """A float64 array of the given shape whose values are all distinct, at least `spacing` apart,
+    none within spacing / 4 of zero: a shuffled, centred arange.
+
+    A perturbation of eps << spacing can then never change which cell wins a max, nor which side
+    of ReLU's kink a value is on, so the finite differences see a smooth function.
+    """
+    n = int(np.prod(shape))
+    values = (rng.permutation(n) - (n - 1) / 2 + (0.25 if n % 2 else 0.0)) * spacing
+    return values.reshape(shape)
+
+
+def _as_float64(value):
+    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
+        return value.astype(np.float64)
+    return value
+
+
+def _compare(name, x, numeric_at, analytic, coords):
+    numeric = np.array([numeric_at(i) for i in coords])
+    analytic_at = np.array([analytic[i] for i in coords])
+    diff = np.abs(numeric - analytic_at)
+    scale = max(np.abs(numeric).max(initial=0.0), np.abs(analytic_at).max(initial=0.0), 1e-12)
+    worst = int(diff.argmax()) if len(coords) else 0
+    return InputCheck(
+        name=name,
+        shape=x.shape,
+        rel_error=float(diff.max(initial=0.0) / scale),
+        worst_index=tuple(int(v) for v in coords[worst]) if len(coords) else (),
+        numeric=float(numeric[worst]) if len(coords) else 0.0,
+        analytic=float(analytic_at[worst]) if len(coords) else 0.0,
+        checked=len(coords),
+    )
+
+
+def _coordinates(shape, max_checks, rng):
+    """Every coordinate of a small array; a random sample of max_checks for a large one."""
+    size = int(np.prod(shape))
+    flat = np.arange(size) if size <= max_checks else rng.choice(size, max_checks, replace=False)
+    return [np.unravel_index(i, shape) for i in flat]
+
+
+def _check(objective, analytic, inputs, wrt, eps, tol, max_checks, rng):
+    """objective(inputs) -> scalar; analytic: {name: gradient of objective}."""
+    result = GradcheckResult(tol=tol)
+    for name in wrt:
+        x = inputs[name]
+        grad = analytic[name]
+        if grad.shape != x.shape:
+            raise ValueError(f"the backward pass returned d{name} of shape {grad.shape}, expected {x.shape}")
+
+        def numeric_at(index, x=x):
+            saved = x[index]
+            x[index] = saved + eps
+            plus = objective(inputs)
+            x[index] = saved - eps
+            minus = objective(inputs)
+            x[index] = saved
+            return (plus - minus) / (2 * eps)
+
+        coords = _coordinates(x.shape, max_checks, rng)
+        result.inputs.append(_compare(name, x, numeric_at, np.asarray(grad, dtype=np.float64), coords))
+    return result
+
+
+def gradcheck(forward, backward, inputs, wrt=None, *, rng=None, eps=1e-6, tol=DEFAULT_TOL,
+              max_checks=200):
+    """Check a forward/backward pair against central differences, in float64.
+
+    forward(**inputs) -> (out, cache); backward(dout, cache) -> the gradient of each input named
+    in `wrt`, in that order (one array, or a tuple). Bind non-array arguments with a lambda:
+
+        gradcheck(lambda x, w, b: conv2d_forward(x, w, b, stride=2, pad=1), conv2d_backward,
+                  {"x": x, "w": w, "b": b})
+
+    inputs: {name: array}; floating arrays are copied to float64. wrt: the names to check
+    (default: all). rng: np.random.Generator for the upstream gradient and the sampled
+    coordinates. At most `max_checks` coordinates of each input are compared.
+    Returns a GradcheckResult; `result.passed` is True when every relative error is below tol.
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    inputs = {k: _as_float64(v) for k, v in inputs.items()}
+    wrt = list(inputs) if wrt is None else list(wrt)
+    out, cache = forward(**inputs)
+    dout = rng.standard_normal(np.shape(out))
+    grads = backward(dout, cache)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    if len(grads) != len(wrt):
+        raise ValueError(f"the backward pass returned {len(grads)} gradients for {len(wrt)} inputs {wrt}")
+
+    def objective(values):
+        return float(np.sum(forward(**values)[0] * dout))
+
+    return _check(objective, dict(zip(wrt, grads)), inputs, wrt, eps, tol, max_checks, rng)
+
+
+def gradcheck_loss(loss_fn, inputs, wrt, *, rng=None, eps=1e-6, tol=DEFAULT_TOL, max_checks=200):
+    """Check a loss that returns its own gradients: loss_fn(**inputs) -> (loss, d_1, d_2, ...),
+    one gradient per name in `wrt`, in that order. Arguments as for `gradcheck`."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    inputs = {k: _as_float64(v) for k, v in inputs.items()}
+    _, *grads = loss_fn(**inputs)
+    if len(grads) != len(wrt):
+        raise ValueError(f"the loss returned {len(grads)} gradients for {len(wrt)} inputs {list(wrt)}")
+
+    def objective(values):
+        return float(loss_fn(**values)[0])
+
+    return _check(objective, dict(zip(wrt, grads)), inputs, wrt, eps, tol, max_checks, rng)
+
+
+@dataclass
+class LayerCase:
+    """One row of the gradient-check suite: a layer on concrete shapes."""
+
+    layer: str
+    shapes: str
+    run: callable          # run(rng) -> GradcheckResult
+
+
+def suite_cases(rng):
+    """The cases `minifrcnn gradcheck` runs: every layer, shapes drawn from rng."""
+    def draw(lo, hi):
+        return int(rng.integers(lo, hi + 1))
+
+    n, c, f = draw(1, 2), draw(1, 3), draw(2, 4)
+    height, width = draw(6, 9), draw(6, 9)
+    r, k = draw(3, 6), draw(2, 4)
+    x_shape = (n, c, height, width)
+    # RoIs: one inside, one crossing the border, one malformed (end before start), one whole map.
+    rois = np.array([[0, 1, 1, 5, 4], [n - 1, -3, 2, width + 4, height - 2], [0, 6, 5, 2, 1],
+                     [n - 1, 0, 0, width - 1, height - 1]], dtype=np.float64)
+    # The same RoIs in pixels of an image twice as large, each coordinate landing on .5 at scale 1/2.
+    rois_half = rois * [1, 2, 2, 2, 2] + [0, 1, 1, 1, 1]
+    labels = rng.integers(0, k + 1, size=r)
+    labels[0] = 1                               # at least one foreground RoI
+    bbox_weights = np.zeros((r, 4 * (k + 1)))
+    for row, u in enumerate(labels):
+        bbox_weights[row, 4 * u:4 * u + 4] = u >= 1
+
+    def conv(stride, pad, kh, kw):
+        return lambda rng: gradcheck(
+            lambda x, w, b: conv2d_forward(x, w, b, stride=stride, pad=pad), conv2d_backward,
+            {"x": rng.standard_normal(x_shape), "w": rng.standard_normal((f, c, kh, kw)),
+             "b": rng.standard_normal(f)}, rng=rng)
+
+    def maxpool(size, stride):
+        return lambda rng: gradcheck(
+            lambda x: maxpool2d_forward(x, size, stride), maxpool2d_backward,
+            {"x": tie_free(x_shape, rng)}, rng=rng)
+
+    def roi_pool(output_size, spatial_scale, rois):
+        return lambda rng: gradcheck(
+            lambda features: roi_pool_forward(features, rois, output_size, spatial_scale),
+            roi_pool_backward, {"features": tie_free(x_shape, rng)}, rng=rng)
+
+    shape = f"({n},{c},{height},{width})"
+    return [
+        LayerCase("conv2d", f"x {shape} w ({f},{c},3,3) stride 1 pad 1", conv(1, 1, 3, 3)),
+        LayerCase("conv2d", f"x {shape} w ({f},{c},3,2) stride 2 pad 2", conv(2, 2, 3, 2)),
+        LayerCase("relu", f"x {shape}", lambda rng: gradcheck(
+            relu_forward, relu_backward, {"x": tie_free(x_shape, rng)}, rng=rng)),
+        LayerCase("maxpool2d", f"x {shape} size 2 stride 2", maxpool(2, 2)),
+        LayerCase("maxpool2d", f"x {shape} size 3 stride 2 (overlapping)", maxpool(3, 2)),
+        LayerCase("linear", f"x {shape} w ({f},{c * height * width})", lambda rng: gradcheck(
+            linear_forward, linear_backward,
+            {"x": rng.standard_normal(x_shape), "w": rng.standard_normal((f, c * height * width)),
+             "b": rng.standard_normal(f)}, rng=rng)),
+        LayerCase("dropout", f"x ({r},{8 * f}) p 0.5 train", lambda rng: gradcheck(
+            # a fresh generator with the same seed on every call: the same units are dropped
+            lambda x: dropout_forward(x, 0.5, True, np.random.default_rng(7)), dropout_backward,
+            {"x": rng.standard_normal((r, 8 * f))}, rng=rng)),
+        LayerCase("roi_pool", f"features {shape} rois (4,5) 2x2 scale 1", roi_pool((2, 2), 1.0, rois)),
+        LayerCase("roi_pool", f"features {shape} rois (4,5) 3x3 scale 1/2",
+                  roi_pool((3, 3), 0.5, rois_half)),
+        LayerCase("softmax_cross_entropy", f"scores ({r},{k + 1})", lambda rng: gradcheck_loss(
+            softmax_cross_entropy, {"scores": rng.standard_normal((r, k + 1)), "labels": labels},
+            ["scores"], rng=rng)),
+        LayerCase("smooth_l1_loss", f"pred ({r},{4 * (k + 1)}) sigma 3", lambda rng: gradcheck_loss(
+            lambda pred: smooth_l1_loss(pred, np.zeros_like(pred), bbox_weights + 0.5,
+                                        bbox_weights + 1, sigma=3.0),
+            # values spread over both zones of smooth L1, none near its kink at |d| = 1/9
+            {"pred": tie_free((r, 4 * (k + 1)), rng, spacing=0.037)}, ["pred"], rng=rng)),
+        LayerCase("multitask_loss", f"cls_score ({r},{k + 1}) bbox_pred ({r},{4 * (k + 1)})",
+                  lambda rng: gradcheck_loss(
+                      lambda cls_score, bbox_pred: multitask_loss(
+                          cls_score, bbox_pred, labels, np.zeros_like(bbox_pred), bbox_weights),
+                      {"cls_score": rng.standard_normal((r, k + 1)),
+                       "bbox_pred": tie_free((r, 4 * (k + 1)), rng, spacing=0.25)},
+                      ["cls_score", "bbox_pred"], rng=rng)),
+    ]
+
+
+def run_suite(seed=0, tol=DEFAULT_TOL, layers=None):
+    """Run every case of the suite; returns a list of (LayerCase, GradcheckResult)."""
+    rng = np.random.default_rng(seed)
+    cases = [c for c in suite_cases(rng) if layers is None or c.layer in layers]
+    results = []
+    for case in cases:
+        result = case.run(rng)
+        result.tol = tol
+        results.append((case, result))
+    return results
