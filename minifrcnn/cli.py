@@ -3,13 +3,13 @@
 import argparse
 import sys
 
+import numpy as np
+
 from . import __version__
 
 
 def _gradcheck(args):
     from .gradcheck import run_suite, suite_cases
-
-    import numpy as np
 
     known = sorted({case.layer for case in suite_cases(np.random.default_rng(0))})
     unknown = sorted(set(args.layer or []) - set(known))
@@ -36,6 +36,20 @@ def _gradcheck(args):
     return 1 if failed else 0
 
 
+def _non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
+    return value
+
+
+def _positive_float(text):
+    value = float(text)
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="minifrcnn",
@@ -51,8 +65,8 @@ def build_parser():
         "differences in float64, on random shapes, with a random upstream gradient. Prints one "
         "row per check and exits non-zero if any fails.",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed for shapes and values (default 0)")
-    p.add_argument("--tol", type=float, default=1e-6,
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed for shapes and values (default 0)")
+    p.add_argument("--tol", type=_positive_float, default=1e-6,
                    help="largest relative error that passes (default 1e-6)")
     p.add_argument("--layer", action="append", metavar="NAME",
                    help="check only this layer (repeatable), e.g. --layer roi_pool")

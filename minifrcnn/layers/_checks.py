@@ -50,6 +50,15 @@ def check_pair(name, v):
     return check_positive_int(f"{name}[0]", v[0]), check_positive_int(f"{name}[1]", v[1])
 
 
+def check_positive_number(name, v, allow_zero=False):
+    """A finite real number > 0 (or >= 0 with allow_zero), returned as a float."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v) \
+            or v < 0 or (v == 0 and not allow_zero):
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be a {kind} number, got {v!r}")
+    return float(v)
+
+
 def check_labels(labels, rows, num_classes):
     """labels: (R,) integers in [0, num_classes)."""
     if not isinstance(labels, np.ndarray) or labels.ndim != 1 or labels.shape[0] != rows:
@@ -70,8 +79,12 @@ def check_same_shape(name, a, ref_name, ref):
         raise ValueError(f"{name} must have the shape of {ref_name} {ref.shape}, got {got}")
 
 
-def check_dout(dout, shape):
-    """The upstream gradient must have the shape of the forward output."""
+def check_dout(dout, shape, dtype):
+    """The upstream gradient must have the shape of the forward output. It is returned in the
+    forward input's dtype, so gradients come back in the dtype the layer was run in."""
     if not isinstance(dout, np.ndarray) or dout.shape != tuple(shape):
         got = dout.shape if isinstance(dout, np.ndarray) else type(dout).__name__
         raise ValueError(f"dout must have the forward output's shape {tuple(shape)}, got {got}")
+    if not np.issubdtype(dout.dtype, np.floating):
+        raise ValueError(f"dout must be float32 or float64, got dtype {dout.dtype}")
+    return dout.astype(dtype, copy=False)

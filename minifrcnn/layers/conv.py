@@ -112,7 +112,8 @@ def conv2d_backward(dout, cache):
     x, w, stride, pad = cache
     f, _, kh, kw = w.shape
     n, _, h, wd = x.shape
-    check_dout(dout, (n, f, conv_output_size(h, kh, stride, pad), conv_output_size(wd, kw, stride, pad)))
+    out_shape = (n, f, conv_output_size(h, kh, stride, pad), conv_output_size(wd, kw, stride, pad))
+    dout = check_dout(dout, out_shape, x.dtype)
     dout_mat = dout.transpose(0, 2, 3, 1).reshape(-1, f)    # (N*H'*W', F), rows ordered like cols
     cols = im2col(x, kh, kw, stride, pad)
     db = dout_mat.sum(axis=0)

@@ -13,7 +13,8 @@ def dropout_forward(x, p, train, rng=None):
     """x: any shape; p: probability of dropping a unit, 0 <= p < 1; train: bool;
     rng: np.random.Generator (required when train is True, so a run can be repeated).
 
-    Returns out (shape and dtype of x) and a cache holding the scaled mask (None at test time).
+    Returns out (shape and dtype of x) and a cache: the scaled mask (None at test time), x's shape
+    and dtype.
     """
     if not isinstance(x, np.ndarray) or x.dtype not in FLOAT_DTYPES:
         got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
@@ -21,18 +22,16 @@ def dropout_forward(x, p, train, rng=None):
     if not 0 <= p < 1:
         raise ValueError(f"p is the probability of dropping a unit and must lie in [0, 1), got {p!r}")
     if not train:
-        return x, None
+        return x, (None, x.shape, x.dtype)
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"dropout at train time needs rng, a np.random.Generator, got {rng!r}")
     keep = rng.random(x.shape) >= p
     mask = (keep / (1 - p)).astype(x.dtype)    # 0 for dropped units, 1/(1-p) for kept ones
-    return x * mask, mask
+    return x * mask, (mask, x.shape, x.dtype)
 
 
 def dropout_backward(dout, cache):
     """dout: shape of x. Returns dx = dout * mask (dout itself at test time)."""
-    mask = cache
-    if mask is None:
-        return dout
-    check_dout(dout, mask.shape)
-    return dout * mask
+    mask, shape, dtype = cache
+    dout = check_dout(dout, shape, dtype)
+    return dout if mask is None else dout * mask

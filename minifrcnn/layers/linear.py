@@ -38,7 +38,7 @@ def linear_forward(x, w, b):
 def linear_backward(dout, cache):
     """dout: (N, M). Returns dx (shape of x), dw: (M, D), db: (M,)."""
     x, w = cache
-    check_dout(dout, (x.shape[0], w.shape[0]))
+    dout = check_dout(dout, (x.shape[0], w.shape[0]), x.dtype)
     x_flat = x.reshape(x.shape[0], -1)
     dx = (dout @ w).reshape(x.shape)
     dw = dout.T @ x_flat

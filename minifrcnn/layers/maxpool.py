@@ -28,7 +28,7 @@ def maxpool2d_forward(x, size=2, stride=2):
     windows = windows.reshape(*windows.shape[:4], size * size)   # (N, C, H', W', size*size)
     arg = windows.argmax(axis=-1)                                # np.argmax keeps the first maximum
     out = np.take_along_axis(windows, arg[..., None], axis=-1)[..., 0]
-    return out, (x.shape, arg, size, stride)
+    return out, (x.shape, x.dtype, arg, size, stride)
 
 
 def maxpool2d_backward(dout, cache):
@@ -38,10 +38,10 @@ def maxpool2d_backward(dout, cache):
     cell can win several windows, and then it must receive the *sum*: assigning instead of adding
     is the classic bug that non-overlapping tests never see.
     """
-    x_shape, arg, size, stride = cache
-    check_dout(dout, arg.shape)
+    x_shape, dtype, arg, size, stride = cache
+    dout = check_dout(dout, arg.shape, dtype)
     out_h, out_w = arg.shape[2:]
-    dx = np.zeros(x_shape, dtype=dout.dtype)
+    dx = np.zeros(x_shape, dtype=dtype)
     # For each offset (a, b) inside the window, the windows whose winner sits there form one
     # strided slice of dx with no repeated cell, so `+=` on the slice is exact; overlaps between
     # windows are summed across iterations.

@@ -10,7 +10,7 @@ number of foreground RoIs).
 
 import numpy as np
 
-from ._checks import check_array, check_labels, check_same_shape
+from ._checks import check_array, check_labels, check_positive_number, check_same_dtype, check_same_shape
 from .smooth_l1 import smooth_l1_loss
 from .softmax_loss import softmax_cross_entropy
 
@@ -27,6 +27,7 @@ def multitask_loss(cls_score, bbox_pred, labels, bbox_targets, bbox_weights, lam
     check_array("cls_score", cls_score, 2, "(R, K+1)")
     rows, num_classes = cls_score.shape
     check_array("bbox_pred", bbox_pred, 2, "(R, 4(K+1))")
+    check_same_dtype("bbox_pred", bbox_pred, "cls_score", cls_score)
     if bbox_pred.shape != (rows, 4 * num_classes):
         raise ValueError(
             f"bbox_pred must have shape (R, 4(K+1)) = {(rows, 4 * num_classes)} for cls_score "
@@ -35,6 +36,7 @@ def multitask_loss(cls_score, bbox_pred, labels, bbox_targets, bbox_weights, lam
     check_same_shape("bbox_targets", bbox_targets, "bbox_pred", bbox_pred)
     check_same_shape("bbox_weights", bbox_weights, "bbox_pred", bbox_pred)
     check_labels(labels, rows, num_classes)
+    lam = check_positive_number("lam", lam, allow_zero=True)
     loss_cls, dcls_score = softmax_cross_entropy(cls_score, labels)
     # [u >= 1] applied here as well as through the weights: a background row never gets a box loss,
     # whatever weights it was given.

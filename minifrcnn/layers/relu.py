@@ -20,5 +20,5 @@ def relu_forward(x):
 def relu_backward(dout, cache):
     """dout: shape of x. Returns dx = dout where x > 0, else 0 (the subgradient 0 is taken at x = 0)."""
     x = cache
-    check_dout(dout, x.shape)
+    dout = check_dout(dout, x.shape, x.dtype)
     return dout * (x > 0)

@@ -20,7 +20,7 @@ trains the conv layers.
 
 import numpy as np
 
-from ._checks import check_array, check_dout, check_pair
+from ._checks import check_array, check_dout, check_pair, check_positive_number
 
 
 def round_half_away(v):
@@ -96,8 +96,7 @@ def roi_pool_forward(features, rois, output_size=(7, 7), spatial_scale=1 / 16):
     check_array("features", features, 4, "(N, C, H, W)")
     _check_rois(rois, features.shape[0])
     output_size = check_pair("output_size", output_size)
-    if not (np.isfinite(spatial_scale) and spatial_scale > 0):
-        raise ValueError(f"spatial_scale must be a positive number, got {spatial_scale!r}")
+    spatial_scale = check_positive_number("spatial_scale", spatial_scale)
     n, c, h, w = features.shape
     ph_count, pw_count = output_size
     r_count = rois.shape[0]
@@ -130,7 +129,7 @@ def roi_pool_backward(dout, cache):
     summed over bins and RoIs.
     """
     features_shape, dtype, batch_index, argmax = cache
-    check_dout(dout, argmax.shape)
+    dout = check_dout(dout, argmax.shape, dtype)
     n, c, h, w = features_shape
     dfeatures = np.zeros(features_shape, dtype=dtype)
     # Flat index of the winning cell in the whole (N, C, H, W) array.
@@ -139,5 +138,5 @@ def roi_pool_backward(dout, cache):
     won = argmax >= 0
     # np.add.at adds repeated indices one after another (a plain fancy-index `+=` would keep only
     # one of them), in the order (r, c, ph, pw): a fixed order, so float32 sums are reproducible.
-    np.add.at(dfeatures.reshape(-1), flat[won], dout[won].astype(dtype, copy=False))
+    np.add.at(dfeatures.reshape(-1), flat[won], dout[won])
     return dfeatures

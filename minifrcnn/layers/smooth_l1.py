@@ -10,7 +10,7 @@ Fast R-CNN uses sigma = 1: the paper's 0.5 x^2 / |x| - 0.5.
 
 import numpy as np
 
-from ._checks import check_array, check_same_shape
+from ._checks import check_array, check_positive_number, check_same_dtype, check_same_shape
 
 
 def smooth_l1_loss(pred, target, inside_weights=None, outside_weights=None, sigma=1.0):
@@ -29,8 +29,8 @@ def smooth_l1_loss(pred, target, inside_weights=None, outside_weights=None, sigm
     outside_weights = np.ones_like(pred) if outside_weights is None else outside_weights
     check_same_shape("inside_weights", inside_weights, "pred", pred)
     check_same_shape("outside_weights", outside_weights, "pred", pred)
-    if not (np.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"sigma must be a positive number, got {sigma!r}")
+    check_same_dtype("target", target, "pred", pred)
+    sigma = check_positive_number("sigma", sigma)
     dtype = pred.dtype
     rows = pred.shape[0]
     if rows == 0:

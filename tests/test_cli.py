@@ -1,0 +1,174 @@
+"""`minifrcnn gradcheck`: the command a student runs to see every backward pass proven.
+
+Run both as a real process (`python -m minifrcnn ...`, what a user types) and in-process through
+minifrcnn.cli.main (fast, and lets a test swap in a broken layer).
+"""
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import minifrcnn.gradcheck
+from minifrcnn.cli import main
+
+ALL_LAYERS = ["conv2d", "relu", "maxpool2d", "linear", "dropout", "roi_pool",
+              "softmax_cross_entropy", "smooth_l1_loss", "multitask_loss"]
+
+
+def run_cli(*args):
+    """Run `python -m minifrcnn ARGS` as a separate process; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, "-m", "minifrcnn", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def table_rows(stdout):
+    """The rows of the printed table, each as (layer, shapes, max rel error, result).
+
+    The table starts after the dashed rule under the header and ends at the first blank line;
+    columns are separated by two or more spaces.
+    """
+    lines = stdout.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.startswith("---"))
+    header = re.split(r"\s{2,}", lines[rule - 1].strip())
+    assert header == ["layer", "shapes", "max rel error", "result"]
+    rows = []
+    for line in lines[rule + 1:]:
+        if not line.strip():
+            break
+        rows.append(tuple(re.split(r"\s{2,}", line.strip())))
+    return rows
+
+
+def test_gradcheck_command_passes_and_prints_a_row_per_check():
+    """A real `python -m minifrcnn gradcheck`: exit 0, one row per suite case, every layer
+    named, every row 'pass' with a small error, and a summary line."""
+    completed = run_cli("gradcheck")
+    assert completed.returncode == 0, completed.stderr
+    rows = table_rows(completed.stdout)
+    cases = minifrcnn.gradcheck.suite_cases(np.random.default_rng(0))
+    assert [row[0] for row in rows] == [case.layer for case in cases]
+    assert [row[1] for row in rows] == [case.shapes for case in cases]
+    assert set(row[0] for row in rows) == set(ALL_LAYERS)
+    for layer, shapes, error, result in rows:
+        assert result == "pass", f"{layer} {shapes}"
+        assert float(error) < 1e-6
+    assert f"{len(rows)} of {len(rows)} checks passed" in completed.stdout
+    assert "FAIL" not in completed.stdout
+    assert completed.stderr == ""
+
+
+@pytest.mark.parametrize("seed", ["0", "1", "7"])
+def test_gradcheck_in_process_for_several_seeds(capsys, seed):
+    """main(["gradcheck", "--seed", S]) returns 0, names the seed and lists every layer."""
+    assert main(["gradcheck", "--seed", seed]) == 0
+    out = capsys.readouterr().out
+    assert f"seed {seed}" in out
+    rows = table_rows(out)
+    assert len(rows) == len(minifrcnn.gradcheck.suite_cases(np.random.default_rng(int(seed))))
+    assert set(row[0] for row in rows) == set(ALL_LAYERS)
+    assert all(row[3] == "pass" for row in rows)
+
+
+def test_layer_option_limits_the_rows(capsys):
+    """--layer roi_pool prints only RoI pooling's checks (the suite has two of them)."""
+    assert main(["gradcheck", "--layer", "roi_pool"]) == 0
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[0] for row in rows] == ["roi_pool", "roi_pool"]
+
+
+def test_layer_option_is_repeatable(capsys):
+    """--layer twice runs both layers and nothing else."""
+    assert main(["gradcheck", "--layer", "relu", "--layer", "smooth_l1_loss"]) == 0
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[0] for row in rows] == ["relu", "smooth_l1_loss"]
+
+
+def test_unknown_layer_exits_2_with_a_message_and_no_traceback():
+    """A typo in --layer is a usage error: exit status 2, the bad name and the valid choices on
+    stderr, no Python traceback, no table."""
+    completed = run_cli("gradcheck", "--layer", "roi_pooling")
+    assert completed.returncode == 2
+    assert "unknown layer roi_pooling" in completed.stderr
+    for layer in ALL_LAYERS:
+        assert layer in completed.stderr
+    assert "Traceback" not in completed.stderr + completed.stdout
+    assert "max rel error" not in completed.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seed", "-1"], "--seed: must be a non-negative integer, got -1"),
+    (["--tol", "nan"], "--tol: must be a positive number, got nan"),
+    (["--tol", "0"], "--tol: must be a positive number, got 0"),
+])
+def test_bad_seed_or_tolerance_is_a_usage_error(args, message):
+    """A negative seed or a tolerance that is not a positive number: exit status 2 and a message
+    naming the option, no traceback."""
+    completed = run_cli("gradcheck", *args)
+    assert completed.returncode == 2
+    assert message in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_unknown_layer_in_process(capsys):
+    assert main(["gradcheck", "--layer", "nope"]) == 2
+    captured = capsys.readouterr()
+    assert "unknown layer nope" in captured.err
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--help"], ["gradcheck", "usage: minifrcnn"]),
+    (["gradcheck", "--help"], ["--seed", "--tol", "--layer", "usage: minifrcnn gradcheck"]),
+])
+def test_help_exits_0(args, expected):
+    """`minifrcnn --help` and `minifrcnn gradcheck --help` print usage and exit 0."""
+    completed = run_cli(*args)
+    assert completed.returncode == 0
+    for text in expected:
+        assert text in completed.stdout
+
+
+def test_no_command_prints_help_and_exits_0(capsys):
+    assert main([]) == 0
+    assert "gradcheck" in capsys.readouterr().out
+
+
+def test_help_in_process_exits_0(capsys):
+    """argparse's --help leaves through SystemExit(0)."""
+    with pytest.raises(SystemExit) as leaving:
+        main(["gradcheck", "--help"])
+    assert leaving.value.code == 0
+    assert "--layer" in capsys.readouterr().out
+
+
+def test_impossible_tolerance_fails_every_check():
+    """--tol 1e-30: no finite-difference check can be that close, so every row reads FAIL and
+    the exit status is non-zero; the failures are explained below the table."""
+    completed = run_cli("gradcheck", "--tol", "1e-30", "--layer", "relu")
+    assert completed.returncode != 0
+    rows = table_rows(completed.stdout)
+    assert rows and all(row[3] == "FAIL" for row in rows)
+    assert "0 of 1 checks passed" in completed.stdout
+    assert "gradcheck FAILED" in completed.stdout
+
+
+def wrong_relu_backward(dout, cache):
+    """MISTAKE: lets the gradient through everywhere, as if ReLU were the identity."""
+    return dout
+
+
+def test_broken_layer_fails_its_row_only(monkeypatch, capsys):
+    """With a wrong ReLU backward swapped into the suite, the relu row reads FAIL, the others
+    still pass, the exit status is 1, and the failure is explained (worst element, both values)."""
+    monkeypatch.setattr(minifrcnn.gradcheck, "relu_backward", wrong_relu_backward)
+    assert main(["gradcheck"]) == 1
+    out = capsys.readouterr().out
+    rows = table_rows(out)
+    assert {row[0]: row[3] for row in rows}["relu"] == "FAIL"
+    assert all(row[3] == "pass" for row in rows if row[0] != "relu")
+    assert f"{len(rows) - 1} of {len(rows)} checks passed" in out
+    assert "gradcheck FAILED" in out
+    assert "worst at" in out
