@@ -1,0 +1,248 @@
+"""Pictures of what the layers do, for the lessons and the README.
+
+Every helper draws on a matplotlib `ax` you pass in (or returns a Figure), so a lesson can put
+several pictures side by side. A 2-D array is drawn the way an image is shown: cell (row, col) is
+the unit square centred on x = col, y = row, with row 0 at the top.
+
+Nothing here works out a pooling window or a maximum itself: RoI bins come from
+`minifrcnn.layers.roi_pool.roi_bins`, the projected region from the same function with a single
+1x1 bin, and every winning cell from the forward pass's cache, read through the layer's own
+backward pass (`winners`), so a picture always shows what the layer computed.
+
+The module never picks a backend: notebooks show figures inline, and
+`python -m minifrcnn.viz lessons/figures/roi_pooling.png` saves the README's figure with Agg.
+"""
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle, Rectangle
+
+from .layers import maxpool2d_backward, maxpool2d_forward, roi_pool_backward, roi_pool_forward
+from .layers.conv import conv_output_size, im2col
+from .layers.roi_pool import roi_bins
+
+# Neighbouring bins get clearly different colours; the list repeats for grids larger than 3x3.
+BIN_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
+              "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+
+
+def bin_color(ph, pw, pw_count):
+    """The colour of bin (ph, pw) in a grid PW bins wide, the same in every picture."""
+    return BIN_COLORS[(ph * pw_count + pw) % len(BIN_COLORS)]
+
+
+def winners(backward, cache, out_shape, dtype):
+    """Which input cell won each output of a max-based layer (max pooling, RoI pooling).
+
+    backward(dout, cache) is the layer's backward pass, cache what its forward returned,
+    out_shape and dtype those of the forward's output. A gradient of 1 sent to one output alone
+    lands on exactly the cell that won it, so this asks the layer itself, through its public
+    backward pass, rather than reading the private layout of its cache.
+    Returns flat indices into the layer's input (row * W + col for a (1, 1, H, W) input), shaped
+    like the output, with -1 where an output has no winner (an empty RoI bin).
+    """
+    found = np.full(out_shape, -1, dtype=np.int64)
+    for index in np.ndindex(*out_shape):
+        dout = np.zeros(out_shape, dtype=dtype)
+        dout[index] = 1
+        hit = np.flatnonzero(backward(dout, cache))
+        if hit.size:
+            found[index] = hit[0]
+    return found
+
+
+def draw_grid(ax, values, fmt="{:g}", cmap="Greys", vmin=None, vmax=None, annotate=True,
+              fontsize=9):
+    """Draw values: (H, W) as a heat map with one square per cell and, if `annotate`, each value
+    written in its cell (white on dark cells). cmap=None draws plain white cells, for pictures
+    whose colours come from what is drawn on top. Rows and columns are labelled with their indices.
+    """
+    values = np.asarray(values)
+    if cmap is None:
+        image = ax.imshow(np.zeros(values.shape), cmap="Greys", vmin=0, vmax=1)
+    else:
+        image = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax)
+    if annotate:
+        for (row, col), v in np.ndenumerate(values):
+            r, g, b, _ = image.cmap(image.norm(0 if cmap is None else v))
+            dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
+            # v + 0 turns a -0.0 (0 times a negative number) into 0.0: no "-0.00" on the picture
+            ax.text(col, row, fmt.format(v + 0), ha="center", va="center", fontsize=fontsize,
+                    color="white" if dark else "black")
+    height, width = values.shape
+    step = 1 if max(height, width) <= 20 else 5             # keep the labels of large maps legible
+    ax.set_xticks(np.arange(0, width, step))
+    ax.set_yticks(np.arange(0, height, step))
+    ax.set_xticks(np.arange(width + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(height + 1) - 0.5, minor=True)
+    ax.grid(which="minor", color="0.75", linewidth=0.5)
+    ax.tick_params(which="both", length=0, labelsize=7)
+    ax.tick_params(top=True, labeltop=True, bottom=False, labelbottom=False)
+
+
+def draw_cells(ax, rows, cols, color, fill_alpha=0.25, inset=0.0, linewidth=2.0):
+    """Shade and outline the block of cells rows[0]:rows[1], cols[0]:cols[1] (ends exclusive).
+
+    The fill is translucent, so a cell under two blocks shows both colours mixed: that is how
+    overlapping bins look. `inset` pulls the outline inwards so neighbouring outlines stay apart.
+    """
+    (r0, r1), (c0, c1) = rows, cols
+    corner = (c0 - 0.5 + inset, r0 - 0.5 + inset)
+    size = (c1 - c0 - 2 * inset, r1 - r0 - 2 * inset)
+    ax.add_patch(Rectangle(corner, *size, facecolor=color, alpha=fill_alpha, edgecolor="none"))
+    ax.add_patch(Rectangle(corner, *size, facecolor="none", edgecolor=color, linewidth=linewidth))
+
+
+def mark_winners(ax, flat_indices, colors, width):
+    """Ring each winning cell. flat_indices: row * width + col of each winner (-1: none, skipped);
+    colors: one per winner. A cell that wins several times gets one ring per win, each larger."""
+    rings = {}
+    for flat, color in zip(np.ravel(flat_indices), colors):
+        if flat < 0:
+            continue
+        row, col = divmod(int(flat), width)
+        count = rings.get((row, col), 0)
+        rings[(row, col)] = count + 1
+        ax.add_patch(Circle((col, row), 0.3 + 0.09 * count, fill=False, edgecolor=color,
+                            linewidth=2.2))
+
+
+def draw_projected_roi(ax, roi, spatial_scale, map_shape, dtype=np.float64, color="black",
+                       linewidth=3.0):
+    """Outline where roi = (x1, y1, x2, y2), in image pixels, lands on a map_shape = (H, W) map.
+
+    The region is RoI pooling's own projection: `roi_bins` with a single 1x1 bin covers exactly
+    the rounded region (clipped to the map). Returns its rows (start, end) and columns (start, end),
+    ends exclusive.
+    """
+    rois = np.array([[0, *roi]], dtype=dtype)
+    hstart, hend, wstart, wend = roi_bins(rois, spatial_scale, (1, 1), *map_shape, np.dtype(dtype))
+    rows, cols = (int(hstart[0, 0]), int(hend[0, 0])), (int(wstart[0, 0]), int(wend[0, 0]))
+    ax.add_patch(Rectangle((cols[0] - 0.5, rows[0] - 0.5), cols[1] - cols[0], rows[1] - rows[0],
+                           facecolor="none", edgecolor=color, linewidth=linewidth, clip_on=False))
+    return rows, cols
+
+
+def draw_roi_pool(ax, features_2d, roi, output_size, spatial_scale, annotate=True, fmt="{:g}",
+                  cmap=None):
+    """RoI pooling of one RoI on one feature plane, as a picture.
+
+    features_2d: (H, W), float32 or float64 (the bins are computed in that dtype, as the layer
+    does); roi: (x1, y1, x2, y2) in image pixels; output_size: (PH, PW) or an int; spatial_scale:
+    feature cells per image pixel.
+
+    Draws the map (values written in the cells when `annotate`; cmap=None leaves the cells white,
+    a colour map such as "Greys" shades them by value), the projected RoI in black, every
+    bin as a translucent rectangle in its own colour (a row or column shared by two bins shows
+    both colours) and a ring round each bin's winning cell, in the bin's colour.
+    Returns the pooled values: (PH, PW).
+    """
+    features = np.asarray(features_2d)
+    height, width = features.shape
+    rois = np.array([[0, *roi]], dtype=features.dtype)
+    out, cache = roi_pool_forward(features[None, None], rois, output_size, spatial_scale)
+    argmax = winners(roi_pool_backward, cache, out.shape, out.dtype)[0, 0]   # (PH, PW), -1: empty
+    ph_count, pw_count = argmax.shape
+    hstart, hend, wstart, wend = roi_bins(rois, spatial_scale, (ph_count, pw_count), height, width,
+                                          features.dtype)
+    draw_grid(ax, features, fmt=fmt, cmap=cmap, annotate=annotate)
+    draw_projected_roi(ax, roi, spatial_scale, features.shape, dtype=features.dtype)
+    colors = []
+    for ph in range(ph_count):
+        for pw in range(pw_count):
+            color = bin_color(ph, pw, pw_count)
+            colors.append(color)
+            draw_cells(ax, (hstart[0, ph], hend[0, ph]), (wstart[0, pw], wend[0, pw]), color,
+                       inset=0.06 + 0.05 * ((ph + pw) % 2))
+    mark_winners(ax, argmax, colors, width)
+    return out[0, 0]
+
+
+def draw_pooled(ax, pooled, fmt="{:g}"):
+    """The pooled output (PH, PW), each cell tinted with its bin's colour (as in draw_roi_pool)."""
+    pooled = np.asarray(pooled)
+    draw_grid(ax, pooled, fmt=fmt, cmap=None, fontsize=12)
+    pw_count = pooled.shape[1]
+    for (ph, pw), _ in np.ndenumerate(pooled):
+        draw_cells(ax, (ph, ph + 1), (pw, pw + 1), bin_color(ph, pw, pw_count), inset=0.04,
+                   linewidth=3.0)
+
+
+def draw_maxpool(ax, x_2d, size, stride, annotate=True, fmt="{:g}", cmap=None):
+    """Max pooling of one plane x_2d: (H, W) with size x size windows moved by `stride`.
+
+    Each window is a translucent rectangle in its own colour (overlapping windows mix their
+    colours), and its winner (see `winners`) is ringed in that colour.
+    Returns the pooled values: (H', W').
+    """
+    x = np.asarray(x_2d)
+    out, cache = maxpool2d_forward(x[None, None], size, stride)
+    argmax = winners(maxpool2d_backward, cache, out.shape, out.dtype)[0, 0]   # (H', W')
+    out_h, out_w = argmax.shape
+    draw_grid(ax, x, fmt=fmt, cmap=cmap, annotate=annotate)
+    colors = []
+    for i in range(out_h):
+        for j in range(out_w):
+            colors.append(bin_color(i, j, out_w))
+            draw_cells(ax, (i * stride, i * stride + size), (j * stride, j * stride + size),
+                       colors[-1], inset=0.06 + 0.05 * ((i + j) % 2))
+    mark_winners(ax, argmax, colors, x.shape[1])
+    return out[0, 0]
+
+
+def draw_im2col(ax_image, ax_cols, image, kernel_size, stride=1, pad=0):
+    """im2col of one small plane: image: (H, W); kernel KH x KW = kernel_size (an int or a pair).
+
+    Left (ax_image): the zero-padded image with every patch outlined in its own colour.
+    Right (ax_cols): the column matrix cols: (H'*W', KH*KW) from `minifrcnn.layers.conv.im2col`,
+    each row tinted with the colour of the patch it was copied from.
+    Returns cols.
+    """
+    kh, kw = (kernel_size, kernel_size) if np.isscalar(kernel_size) else kernel_size
+    image = np.asarray(image)
+    cols = im2col(image[None, None], kh, kw, stride, pad)
+    out_w = conv_output_size(image.shape[1], kw, stride, pad)
+    draw_grid(ax_image, np.pad(image, pad), cmap=None)
+    draw_grid(ax_cols, cols, cmap=None)
+    for k in range(cols.shape[0]):
+        i, j = divmod(k, out_w)
+        color = BIN_COLORS[k % len(BIN_COLORS)]
+        draw_cells(ax_image, (i * stride, i * stride + kh), (j * stride, j * stride + kw), color,
+                   fill_alpha=0.12, inset=0.05 + 0.07 * (k % 4))
+        draw_cells(ax_cols, (k, k + 1), (0, cols.shape[1]), color, fill_alpha=0.2, inset=0.05)
+    ax_image.set_title(f"input {image.shape[0]}x{image.shape[1]}, pad {pad}: {cols.shape[0]} patches")
+    ax_cols.set_title(f"cols {cols.shape}: one row per patch")
+    ax_cols.set_xlabel("column = weight index (c, kh, kw)")
+    ax_cols.set_ylabel("row = output pixel")
+    return cols
+
+
+def roi_pool_figure():
+    """The seed's example A at spatial_scale 1: a RoI of 5 rows by 7 columns on an 8x8 map,
+    pooled to 2x2. bin_h = 5/2 = 2.5 and bin_w = 7/2 = 3.5, so every bin is 3x4 cells and the bins
+    share one row and one column. The cell on the shared column wins both top bins.
+
+    Returns a Figure of 9 x 4.5 inches (900 x 450 pixels at 100 dpi): the map with its bins on
+    the left, the pooled 2x2 output on the right.
+    """
+    # Distinct values (no ties); seed 1 gives the two bottom bins different winners.
+    features = np.random.default_rng(1).permutation(64).reshape(8, 8).astype(np.float64)
+    features[3, 4] = 99                      # on the column both top bins share: it wins twice
+    roi = (1, 2, 7, 6)                       # (x1, y1, x2, y2): rows 2-6, columns 1-7
+    fig = Figure(figsize=(9, 4.5), dpi=100, layout="constrained")
+    ax_map, ax_out = fig.subplots(1, 2, width_ratios=[2.1, 1])
+    pooled = draw_roi_pool(ax_map, features, roi, (2, 2), 1.0)
+    ax_map.set_title("RoI 5x7 cells (black), 2x2 bins of 3x4: they share row 4 and column 4\n"
+                     "rings: each bin's max; the cell at row 3, column 4 wins both top bins", fontsize=10)
+    draw_pooled(ax_out, pooled)
+    ax_out.set_title("RoI pooling output (2x2)", fontsize=10)
+    return fig
+
+
+if __name__ == "__main__":
+    import sys
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    roi_pool_figure().savefig(sys.argv[1] if len(sys.argv) > 1 else "roi_pooling.png")

@@ -1,0 +1,43 @@
+"""Every lesson runs top to bottom, is committed clean, and draws at least one figure.
+
+Each notebook in lessons/ is executed with nbclient in a fresh "python3" kernel whose working
+directory is lessons/, exactly as a reader would run it; any error in any cell fails the test.
+"""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+LESSONS = Path(__file__).resolve().parent.parent / "lessons"
+NOTEBOOKS = sorted(LESSONS.glob("*.ipynb"))
+IDS = [path.name for path in NOTEBOOKS]
+
+
+def code_cells(notebook):
+    return [cell for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def test_there_are_lessons():
+    assert NOTEBOOKS, f"no notebooks found in {LESSONS}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_lesson_is_committed_without_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    with_outputs = [i for i, cell in enumerate(code_cells(notebook)) if cell.outputs]
+    with_counts = [i for i, cell in enumerate(code_cells(notebook)) if cell.execution_count is not None]
+    assert not with_outputs, f"{path.name}: code cells {with_outputs} have stored outputs; clear them"
+    assert not with_counts, f"{path.name}: code cells {with_counts} have execution counts; clear them"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_lesson_runs_and_draws_a_figure(path):
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, kernel_name="python3", timeout=600,
+                            resources={"metadata": {"path": str(LESSONS)}})
+    client.execute()                    # raises CellExecutionError, naming the cell, on any error
+    images = [output for cell in code_cells(notebook) for output in cell.outputs
+              if "image/png" in output.get("data", {})]
+    assert images, f"{path.name} ran but drew no figure"
