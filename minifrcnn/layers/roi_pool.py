@@ -97,6 +97,16 @@ def roi_pool_forward(features, rois, output_size=(7, 7), spatial_scale=1 / 16):
     _check_rois(rois, features.shape[0])
     output_size = check_pair("output_size", output_size)
     spatial_scale = check_positive_number("spatial_scale", spatial_scale)
+    # Projected coordinates become integer cell indices: refuse ones too large for that (they
+    # would overflow, or turn into inf in float32) instead of pooling a silently wrong region.
+    with np.errstate(over="ignore"):
+        projected = np.abs(rois[:, 1:].astype(features.dtype) * features.dtype.type(spatial_scale))
+    if rois.shape[0] and not projected.max() < 2**24:
+        r = int(np.argwhere(~(projected < 2**24))[0, 0])
+        raise ValueError(
+            f"rois row {r} {rois[r].tolist()} lies too far away: coordinates times spatial_scale "
+            f"must stay below 2**24 in magnitude"
+        )
     n, c, h, w = features.shape
     ph_count, pw_count = output_size
     r_count = rois.shape[0]
