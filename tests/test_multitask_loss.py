@@ -85,17 +85,23 @@ def test_gradients_pass_gradcheck(case):
     assert result.passed, str(result)
 
 
-@given(multitask_cases())
-def test_float64_matches_reference(case):
-    """In float64 the loss matches the reference to about 1e-9; outputs keep the input dtype."""
-    cls_score, bbox_pred, labels, bbox_targets, bbox_weights, lam = case
+# float64 to about 1e-9; float32 to float32 rounding. Outputs keep the input dtype.
+TOLERANCES = [pytest.param(np.float64, 1e-9, 1e-15, id="float64"),
+              pytest.param(np.float32, 1e-5, 1e-6, id="float32")]
+
+
+@pytest.mark.parametrize("dtype, rtol, atol", TOLERANCES)
+@given(data=st.data())
+def test_matches_reference(dtype, rtol, atol, data):
+    """The loss matches the plain-loop reference; the loss and both gradients keep the input dtype."""
+    cls_score, bbox_pred, labels, bbox_targets, bbox_weights, lam = data.draw(multitask_cases(dtype=dtype))
     loss, dcls, dbbox = multitask_loss(cls_score, bbox_pred, labels, bbox_targets, bbox_weights,
                                        lam=lam)
     expected = reference_multitask_loss(cls_score, bbox_pred, labels, bbox_targets, bbox_weights, lam)
-    np.testing.assert_allclose(loss, expected, rtol=1e-9, atol=1e-15)
-    assert np.asarray(loss).dtype == np.float64
-    assert dcls.dtype == np.float64 and dcls.shape == cls_score.shape
-    assert dbbox.dtype == np.float64 and dbbox.shape == bbox_pred.shape
+    np.testing.assert_allclose(loss, expected, rtol=rtol, atol=atol)
+    assert np.asarray(loss).dtype == dtype
+    assert dcls.dtype == dtype and dcls.shape == cls_score.shape
+    assert dbbox.dtype == dtype and dbbox.shape == bbox_pred.shape
 
 
 @given(multitask_cases(dtype=np.float32))

@@ -86,16 +86,22 @@ def test_gradient_passes_gradcheck(case):
 # Values against the plain-loop reference
 # ---------------------------------------------------------------------------------------------
 
-@given(smooth_l1_cases())
-def test_float64_matches_reference(case):
-    """In float64 loss and dpred match the reference to about 1e-9 and come back as float64."""
-    pred, target, inside, outside, sigma = case
+# float64 to about 1e-9; float32 to float32 rounding. Outputs keep the input dtype.
+TOLERANCES = [pytest.param(np.float64, 1e-9, 1e-15, id="float64"),
+              pytest.param(np.float32, 1e-5, 1e-6, id="float32")]
+
+
+@pytest.mark.parametrize("dtype, rtol, atol", TOLERANCES)
+@given(data=st.data())
+def test_matches_reference(dtype, rtol, atol, data):
+    """loss and dpred match the plain-loop reference and come back in the input dtype."""
+    pred, target, inside, outside, sigma = data.draw(smooth_l1_cases(dtype=dtype))
     loss, dpred = smooth_l1_loss(pred, target, inside, outside, sigma=sigma)
     expected_loss, expected_dpred = reference_smooth_l1(pred, target, inside, outside, sigma)
-    assert np.asarray(loss).dtype == np.float64
-    assert dpred.dtype == np.float64
-    np.testing.assert_allclose(loss, expected_loss, rtol=1e-9, atol=1e-15)
-    np.testing.assert_allclose(dpred, expected_dpred, rtol=1e-9, atol=1e-15)
+    assert np.asarray(loss).dtype == dtype
+    assert dpred.dtype == dtype
+    np.testing.assert_allclose(loss, expected_loss, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(dpred, expected_dpred, rtol=rtol, atol=atol)
 
 
 @given(smooth_l1_cases(dtype=np.float32))
