@@ -16,6 +16,13 @@ layer run in float64 (to ~1e-9) and in float32 (to float32 rounding); see `asser
 """
 
 import numpy as np
+import pytest
+
+
+# How closely a loss (a sum over many terms) must match its float64 reference: float64 to about
+# 1e-9, float32 to float32 rounding.
+LOSS_TOLERANCES = [pytest.param(np.float64, 1e-9, 1e-12, id="float64"),
+                   pytest.param(np.float32, 1e-5, 1e-6, id="float32")]
 
 
 def assert_close(actual, expected, dtype, name="result"):

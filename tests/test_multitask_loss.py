@@ -15,6 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import naive
+
 from minifrcnn.gradcheck import gradcheck_loss
 from minifrcnn.layers import multitask_loss, softmax_cross_entropy
 
@@ -85,12 +87,7 @@ def test_gradients_pass_gradcheck(case):
     assert result.passed, str(result)
 
 
-# float64 to about 1e-9; float32 to float32 rounding. Outputs keep the input dtype.
-TOLERANCES = [pytest.param(np.float64, 1e-9, 1e-15, id="float64"),
-              pytest.param(np.float32, 1e-5, 1e-6, id="float32")]
-
-
-@pytest.mark.parametrize("dtype, rtol, atol", TOLERANCES)
+@pytest.mark.parametrize("dtype, rtol, atol", naive.LOSS_TOLERANCES)
 @given(data=st.data())
 def test_matches_reference(dtype, rtol, atol, data):
     """The loss matches the plain-loop reference; the loss and both gradients keep the input dtype."""

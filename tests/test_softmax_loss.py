@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import naive
+
 from minifrcnn.gradcheck import gradcheck_loss
 from minifrcnn.layers import softmax_cross_entropy
 
@@ -77,12 +79,7 @@ def test_rows_of_dscores_sum_to_zero(case):
 # Values against the plain-loop reference
 # ---------------------------------------------------------------------------------------------
 
-# float64 to about 1e-9; float32 to float32 rounding. Outputs keep the input dtype.
-TOLERANCES = [pytest.param(np.float64, 1e-9, 1e-12, id="float64"),
-              pytest.param(np.float32, 1e-5, 1e-6, id="float32")]
-
-
-@pytest.mark.parametrize("dtype, rtol, atol", TOLERANCES)
+@pytest.mark.parametrize("dtype, rtol, atol", naive.LOSS_TOLERANCES)
 @given(data=st.data())
 def test_matches_reference(dtype, rtol, atol, data):
     """loss and dscores match the plain-loop reference and come back in the input dtype."""
