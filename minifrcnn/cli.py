@@ -1,6 +1,8 @@
 """The `minifrcnn` command line (also `python -m minifrcnn`)."""
 
 import argparse
+import json
+import os
 import sys
 
 import numpy as np
@@ -34,6 +36,21 @@ def _gradcheck(args):
     for case, result in failed:
         print(f"\n{case.layer} {case.shapes}:\n{result}")
     return 1 if failed else 0
+
+
+def _info(args):
+    from .backend import system_info
+
+    info = system_info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    for section, values in info.items():
+        print(f"{section}:")
+        width = max(len(key) for key in values)
+        for key, value in values.items():
+            print(f"  {key:<{width}}  {value}")
+    return 0
 
 
 def _non_negative_int(text):
@@ -71,6 +88,16 @@ def build_parser():
     p.add_argument("--layer", action="append", metavar="NAME",
                    help="check only this layer (repeatable), e.g. --layer roi_pool")
     p.set_defaults(run=_gradcheck)
+
+    p = commands.add_parser(
+        "info",
+        help="versions, available backends, GPU and thread settings",
+        description="Print the versions of minifrcnn's dependencies, which backends (numpy, numba, "
+        "cuda) can run here and which is the default, whether a GPU is visible, and the thread "
+        "settings of Numba and the BLAS library.",
+    )
+    p.add_argument("--json", action="store_true", help="print the same as JSON")
+    p.set_defaults(run=_info)
     return parser
 
 
@@ -80,4 +107,9 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 0
-    return args.run(args)
+    try:
+        return args.run(args)
+    except BrokenPipeError:
+        # The reader went away (`minifrcnn info --json | head`): not an error worth a traceback.
+        sys.stdout = open(os.devnull, "w")
+        return 0

@@ -1,0 +1,118 @@
+"""Choosing where the heavy layers run: "numpy" (the reference), "numba" (CPU kernels) or "cuda".
+
+Only convolution, max pooling and RoI pooling have accelerated twins; every backend uses the NumPy
+reference for the rest (ReLU, linear, dropout, the losses), which NumPy already runs at full speed.
+A backend is a namespace with the layer functions of `minifrcnn.layers`, so a model calls
+`ops.conv2d_forward(...)` the same way whichever backend `ops` is.
+"""
+
+import importlib
+from types import SimpleNamespace
+
+from . import layers
+
+BACKENDS = ("numpy", "numba", "cuda")
+
+# Which module provides each accelerated layer, per backend. The CUDA backend has no max-pool
+# kernel: its max pooling runs on the CPU kernels (a copy between host and device in between).
+_ACCELERATED = {
+    "numba": {"conv2d": "numba_cpu", "maxpool2d": "numba_cpu", "roi_pool": "numba_cpu"},
+    "cuda": {"conv2d": "numba_cuda", "maxpool2d": "numba_cpu", "roi_pool": "numba_cuda"},
+}
+
+
+def _why_unavailable(name):
+    """None when backend `name` can run here, else a sentence saying why not."""
+    if name == "numpy":
+        return None
+    try:
+        importlib.import_module("numba")
+    except ImportError:
+        return "numba is not installed (pip install numba)"
+    if name == "cuda":
+        try:
+            from numba import cuda
+        except ImportError:
+            return 'numba-cuda is not installed (pip install "minifrcnn[cuda]")'
+        if not cuda.is_available():
+            return "no CUDA GPU is visible"
+    return None
+
+
+def available_backends():
+    """The backends that can run on this machine, in order of preference from slowest."""
+    return [name for name in BACKENDS if _why_unavailable(name) is None]
+
+
+def default_backend():
+    """"numba" where Numba is installed (it always is with minifrcnn's dependencies), else "numpy".
+    The GPU is never chosen silently: ask for backend="cuda"."""
+    return "numba" if "numba" in available_backends() else "numpy"
+
+
+def get_backend(name=None):
+    """The layer functions of backend `name` (default: `default_backend()`), as a namespace with
+    the names of `minifrcnn.layers`. Raises ValueError for an unknown or unavailable backend."""
+    name = default_backend() if name is None else name
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {name!r}")
+    why = _why_unavailable(name)
+    if why is not None:
+        raise ValueError(f"backend {name!r} cannot run here: {why}")
+    functions = {fn: getattr(layers, fn) for fn in layers.__all__}
+    for layer, module_name in _ACCELERATED.get(name, {}).items():
+        module = importlib.import_module(f"minifrcnn.{module_name}")
+        for suffix in ("_forward", "_backward"):
+            functions[layer + suffix] = getattr(module, layer + suffix)
+    return SimpleNamespace(name=name, **functions)
+
+
+_PACKAGES = ("numpy", "numba", "llvmlite", "scipy", "matplotlib", "pillow", "tqdm",
+             "numba-cuda", "torch", "torchvision")
+_THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                     "MKL_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY")
+
+
+def system_info():
+    """What `minifrcnn info` prints: {section: {key: value}} with versions, backends, the GPU and
+    the thread settings (on 2 cores, OpenBLAS's and Numba's thread pools compete for the cores)."""
+    import os
+    import platform
+    from importlib import metadata
+
+    import numpy as np
+
+    versions = {"python": platform.python_version()}
+    for package in _PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+
+    backends = {name: _why_unavailable(name) or "available" for name in BACKENDS}
+    backends["default"] = default_backend()
+
+    gpu = {"visible": "no"}
+    if backends["cuda"] == "available":
+        from numba import cuda
+
+        device = cuda.get_current_device()
+        gpu = {"visible": "yes", "name": device.name.decode() if isinstance(device.name, bytes)
+               else str(device.name), "compute capability": ".".join(map(str, device.compute_capability))}
+
+    threads = {"cpu cores": str(os.cpu_count())}
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        threads["numpy BLAS"] = f"{blas.get('name')} {blas.get('version', '')}".strip()
+    except (KeyError, TypeError):
+        threads["numpy BLAS"] = "unknown"
+    try:
+        import numba
+
+        threads["numba threads"] = str(numba.get_num_threads())
+        threads["numba threading layer"] = str(numba.config.THREADING_LAYER)
+    except ImportError:
+        pass
+    for variable in _THREAD_VARIABLES:
+        threads[variable] = os.environ.get(variable, "unset")
+    return {"versions": versions, "backends": backends, "gpu": gpu, "threads": threads}
