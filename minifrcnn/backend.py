@@ -7,6 +7,7 @@ A backend is a namespace with the layer functions of `minifrcnn.layers`, so a mo
 """
 
 import importlib
+import importlib.util
 from types import SimpleNamespace
 
 from . import layers
@@ -30,10 +31,12 @@ def _why_unavailable(name):
     except ImportError:
         return "numba is not installed (pip install numba)"
     if name == "cuda":
-        try:
-            from numba import cuda
-        except ImportError:
+        # numba itself still ships a deprecated CUDA target, so `from numba import cuda` succeeds
+        # without numba-cuda: ask for the package by name.
+        if importlib.util.find_spec("numba_cuda") is None:
             return 'numba-cuda is not installed (pip install "minifrcnn[cuda]")'
+        from numba import cuda
+
         if not cuda.is_available():
             return "no CUDA GPU is visible"
     return None

@@ -62,15 +62,9 @@ def col2im(dcols, x_shape, kh, kw, stride, pad):
     return dx_pad[:, :, pad:pad + h, pad:pad + w]
 
 
-def conv2d_forward(x, w, b, stride=1, pad=0):
-    """Convolve F filters over a batch of images.
-
-    x: (N, C, H, W), w: (F, C, KH, KW), b: (F,), zero padding `pad` on every side.
-    Returns out: (N, F, H', W') with H' = 1 + (H + 2 pad - KH) // stride, and a cache for the
-    backward pass:
-
-        out[n, f, i, j] = b[f] + sum_{c, a, b'} w[f, c, a, b'] * x_pad[n, c, i*stride + a, j*stride + b']
-    """
+def check_conv_inputs(x, w, b, stride, pad):
+    """The argument checks of conv2d_forward, shared with its Numba and CUDA twins (which pass
+    stand-ins with the shapes and dtypes of device arrays). Returns stride, pad as ints."""
     check_array("x", x, 4, "(N, C, H, W)")
     check_array("w", w, 4, "(F, C, KH, KW)")
     check_array("b", b, 1, "(F,)")
@@ -78,7 +72,7 @@ def conv2d_forward(x, w, b, stride=1, pad=0):
     check_same_dtype("b", b, "x", x)
     stride = check_positive_int("stride", stride)
     pad = check_non_negative_int("pad", pad)
-    n, c, h, wd = x.shape
+    _, c, h, wd = x.shape
     f, wc, kh, kw = w.shape
     if wc != c:
         raise ValueError(f"w has {wc} input channels but x has {c}: w must be (F, {c}, KH, KW)")
@@ -88,6 +82,21 @@ def conv2d_forward(x, w, b, stride=1, pad=0):
         raise ValueError(
             f"kernel {kh}x{kw} is larger than the padded input {h + 2 * pad}x{wd + 2 * pad}"
         )
+    return stride, pad
+
+
+def conv2d_forward(x, w, b, stride=1, pad=0):
+    """Convolve F filters over a batch of images.
+
+    x: (N, C, H, W), w: (F, C, KH, KW), b: (F,), zero padding `pad` on every side.
+    Returns out: (N, F, H', W') with H' = 1 + (H + 2 pad - KH) // stride, and a cache for the
+    backward pass:
+
+        out[n, f, i, j] = b[f] + sum_{c, a, b'} w[f, c, a, b'] * x_pad[n, c, i*stride + a, j*stride + b']
+    """
+    stride, pad = check_conv_inputs(x, w, b, stride, pad)
+    n, c, h, wd = x.shape
+    f, _, kh, kw = w.shape
     out_h = conv_output_size(h, kh, stride, pad)
     out_w = conv_output_size(wd, kw, stride, pad)
 

@@ -12,6 +12,16 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ._checks import check_array, check_dout, check_positive_int
 
 
+def check_maxpool_inputs(x, size, stride):
+    """The argument checks of maxpool2d_forward, shared with its Numba twin. Returns size, stride."""
+    check_array("x", x, 4, "(N, C, H, W)")
+    size = check_positive_int("size", size)
+    stride = check_positive_int("stride", stride)
+    if size > x.shape[2] or size > x.shape[3]:
+        raise ValueError(f"window size {size} is larger than the input {x.shape[2]}x{x.shape[3]}")
+    return size, stride
+
+
 def maxpool2d_forward(x, size=2, stride=2):
     """x: (N, C, H, W). Returns out: (N, C, H', W') and a cache.
 
@@ -19,11 +29,7 @@ def maxpool2d_forward(x, size=2, stride=2):
     The cache keeps, for each output, which cell of its window won (row-major, the first one on
     ties), so the backward pass can send the gradient there.
     """
-    check_array("x", x, 4, "(N, C, H, W)")
-    size = check_positive_int("size", size)
-    stride = check_positive_int("stride", stride)
-    if size > x.shape[2] or size > x.shape[3]:
-        raise ValueError(f"window size {size} is larger than the input {x.shape[2]}x{x.shape[3]}")
+    size, stride = check_maxpool_inputs(x, size, stride)
     windows = sliding_window_view(x, (size, size), axis=(2, 3))[:, :, ::stride, ::stride]
     windows = windows.reshape(*windows.shape[:4], size * size)   # (N, C, H', W', size*size)
     arg = windows.argmax(axis=-1)                                # np.argmax keeps the first maximum

@@ -83,16 +83,10 @@ def _check_rois(rois, batch_size):
         )
 
 
-def roi_pool_forward(features, rois, output_size=(7, 7), spatial_scale=1 / 16):
-    """Max-pool every RoI to a fixed PH x PW grid.
-
-    features: (N, C, H, W); rois: (R, 5) as (batch_index, x1, y1, x2, y2) in input-image pixels,
-    0-based inclusive; output_size: (PH, PW) or an int; spatial_scale: feature cells per image
-    pixel (1/16 after VGG16's four 2x2 max-pools).
-
-    Returns out: (R, C, PH, PW) in the features' dtype, and a cache holding argmax: (R, C, PH, PW),
-    the flat index h * W + w of each bin's winning cell in its (H, W) plane, -1 for an empty bin.
-    """
+def check_roi_pool_inputs(features, rois, output_size, spatial_scale):
+    """The argument checks of roi_pool_forward, shared with its Numba and CUDA twins (which pass
+    a stand-in with the shape and dtype of device features). Returns output_size as (PH, PW) and
+    spatial_scale as a float."""
     check_array("features", features, 4, "(N, C, H, W)")
     _check_rois(rois, features.shape[0])
     output_size = check_pair("output_size", output_size)
@@ -107,6 +101,20 @@ def roi_pool_forward(features, rois, output_size=(7, 7), spatial_scale=1 / 16):
             f"rois row {r} {rois[r].tolist()} lies too far away: coordinates times spatial_scale "
             f"must stay below 2**24 in magnitude"
         )
+    return output_size, spatial_scale
+
+
+def roi_pool_forward(features, rois, output_size=(7, 7), spatial_scale=1 / 16):
+    """Max-pool every RoI to a fixed PH x PW grid.
+
+    features: (N, C, H, W); rois: (R, 5) as (batch_index, x1, y1, x2, y2) in input-image pixels,
+    0-based inclusive; output_size: (PH, PW) or an int; spatial_scale: feature cells per image
+    pixel (1/16 after VGG16's four 2x2 max-pools).
+
+    Returns out: (R, C, PH, PW) in the features' dtype, and a cache holding argmax: (R, C, PH, PW),
+    the flat index h * W + w of each bin's winning cell in its (H, W) plane, -1 for an empty bin.
+    """
+    output_size, spatial_scale = check_roi_pool_inputs(features, rois, output_size, spatial_scale)
     n, c, h, w = features.shape
     ph_count, pw_count = output_size
     r_count = rois.shape[0]
