@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from . import __version__
+from .backend import BACKENDS
 
 
 def _gradcheck(args):
@@ -19,14 +20,18 @@ def _gradcheck(args):
         print(f"minifrcnn gradcheck: unknown layer {', '.join(unknown)}; "
               f"choose from {', '.join(known)}", file=sys.stderr)
         return 2
-    results = run_suite(seed=args.seed, tol=args.tol, layers=args.layer)
+    try:
+        results = run_suite(seed=args.seed, tol=args.tol, layers=args.layer, backend=args.backend)
+    except ValueError as error:      # e.g. --backend cuda with no GPU
+        print(f"minifrcnn gradcheck: {error}", file=sys.stderr)
+        return 2
     rows = [(case.layer, case.shapes, f"{result.max_rel_error:.2e}",
              "pass" if result.passed else "FAIL") for case, result in results]
     header = ("layer", "shapes", "max rel error", "result")
     widths = [max(len(row[i]) for row in rows + [header]) for i in range(4)]
     line = "  ".join("{:<%d}" % width for width in widths)
-    print(f"Gradient check: analytic backward vs central differences, float64, seed {args.seed}, "
-          f"tolerance {args.tol:.0e}\n")
+    print(f"Gradient check of the {args.backend} layers: analytic backward vs central differences, "
+          f"float64, seed {args.seed}, tolerance {args.tol:.0e}\n")
     print(line.format(*header))
     print(line.format(*("-" * width for width in widths)))
     for row in rows:
@@ -87,6 +92,9 @@ def build_parser():
                    help="largest relative error that passes (default 1e-6)")
     p.add_argument("--layer", action="append", metavar="NAME",
                    help="check only this layer (repeatable), e.g. --layer roi_pool")
+    p.add_argument("--backend", choices=BACKENDS, default="numpy",
+                   help="whose layers to check: the NumPy reference (default), the Numba CPU "
+                   "kernels or the CUDA kernels (their float64 versions)")
     p.set_defaults(run=_gradcheck)
 
     p = commands.add_parser(

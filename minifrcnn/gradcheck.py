@@ -22,23 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .layers import (
-    conv2d_backward,
-    conv2d_forward,
-    dropout_backward,
-    dropout_forward,
-    linear_backward,
-    linear_forward,
-    maxpool2d_backward,
-    maxpool2d_forward,
-    multitask_loss,
-    relu_backward,
-    relu_forward,
-    roi_pool_backward,
-    roi_pool_forward,
-    smooth_l1_loss,
-    softmax_cross_entropy,
-)
+from .backend import get_backend
 
 DEFAULT_TOL = 1e-6
 
@@ -201,8 +185,10 @@ class LayerCase:
     run: callable          # run(rng) -> GradcheckResult
 
 
-def suite_cases(rng):
-    """The cases `minifrcnn gradcheck` runs: every layer, shapes drawn from rng."""
+def suite_cases(rng, backend="numpy"):
+    """The cases `minifrcnn gradcheck` runs: every layer of `backend` (its accelerated twins run
+    in float64 too), shapes drawn from rng."""
+    ops = get_backend(backend)
     def draw(lo, hi):
         return int(rng.integers(lo, hi + 1))
 
@@ -223,50 +209,54 @@ def suite_cases(rng):
 
     def conv(stride, pad, kh, kw):
         return lambda rng: gradcheck(
-            lambda x, w, b: conv2d_forward(x, w, b, stride=stride, pad=pad), conv2d_backward,
+            lambda x, w, b: ops.conv2d_forward(x, w, b, stride=stride, pad=pad),
+            ops.conv2d_backward,
             {"x": rng.standard_normal(x_shape), "w": rng.standard_normal((f, c, kh, kw)),
              "b": rng.standard_normal(f)}, rng=rng)
 
     def maxpool(size, stride):
         return lambda rng: gradcheck(
-            lambda x: maxpool2d_forward(x, size, stride), maxpool2d_backward,
+            lambda x: ops.maxpool2d_forward(x, size, stride), ops.maxpool2d_backward,
             {"x": tie_free(x_shape, rng)}, rng=rng)
 
     def roi_pool(output_size, spatial_scale, rois):
         return lambda rng: gradcheck(
-            lambda features: roi_pool_forward(features, rois, output_size, spatial_scale),
-            roi_pool_backward, {"features": tie_free(x_shape, rng)}, rng=rng)
+            lambda features: ops.roi_pool_forward(features, rois, output_size, spatial_scale),
+            ops.roi_pool_backward, {"features": tie_free(x_shape, rng)}, rng=rng)
 
     shape = f"({n},{c},{height},{width})"
     return [
         LayerCase("conv2d", f"x {shape} w ({f},{c},3,3) stride 1 pad 1", conv(1, 1, 3, 3)),
         LayerCase("conv2d", f"x {shape} w ({f},{c},3,2) stride 2 pad 2", conv(2, 2, 3, 2)),
         LayerCase("relu", f"x {shape}", lambda rng: gradcheck(
-            relu_forward, relu_backward, {"x": tie_free(x_shape, rng)}, rng=rng)),
+            ops.relu_forward, ops.relu_backward, {"x": tie_free(x_shape, rng)}, rng=rng)),
         LayerCase("maxpool2d", f"x {shape} size 2 stride 2", maxpool(2, 2)),
         LayerCase("maxpool2d", f"x {shape} size 3 stride 2 (overlapping)", maxpool(3, 2)),
         LayerCase("linear", f"x {shape} w ({f},{c * height * width})", lambda rng: gradcheck(
-            linear_forward, linear_backward,
+            ops.linear_forward, ops.linear_backward,
             {"x": rng.standard_normal(x_shape), "w": rng.standard_normal((f, c * height * width)),
              "b": rng.standard_normal(f)}, rng=rng)),
         LayerCase("dropout", f"x ({r},{8 * f}) p 0.5 train", lambda rng: gradcheck(
             # a fresh generator with the same seed on every call: the same units are dropped
-            lambda x: dropout_forward(x, 0.5, True, np.random.default_rng(7)), dropout_backward,
+            lambda x: ops.dropout_forward(x, 0.5, True, np.random.default_rng(7)),
+            ops.dropout_backward,
             {"x": rng.standard_normal((r, 8 * f))}, rng=rng)),
-        LayerCase("roi_pool", f"features {shape} rois (4,5) 2x2 scale 1", roi_pool((2, 2), 1.0, rois)),
+        LayerCase("roi_pool", f"features {shape} rois (4,5) 2x2 scale 1",
+                  roi_pool((2, 2), 1.0, rois)),
         LayerCase("roi_pool", f"features {shape} rois (4,5) 3x3 scale 1/2",
                   roi_pool((3, 3), 0.5, rois_half)),
         LayerCase("softmax_cross_entropy", f"scores ({r},{k + 1})", lambda rng: gradcheck_loss(
-            softmax_cross_entropy, {"scores": rng.standard_normal((r, k + 1)), "labels": labels},
+            ops.softmax_cross_entropy,
+            {"scores": rng.standard_normal((r, k + 1)), "labels": labels},
             ["scores"], rng=rng)),
         LayerCase("smooth_l1_loss", f"pred ({r},{4 * (k + 1)}) sigma 3", lambda rng: gradcheck_loss(
-            lambda pred: smooth_l1_loss(pred, np.zeros_like(pred), bbox_weights + 0.5,
+            lambda pred: ops.smooth_l1_loss(pred, np.zeros_like(pred), bbox_weights + 0.5,
                                         bbox_weights + 1, sigma=3.0),
             # values spread over both zones of smooth L1, none near its kink at |d| = 1/9
             {"pred": tie_free((r, 4 * (k + 1)), rng, spacing=0.037)}, ["pred"], rng=rng)),
         LayerCase("multitask_loss", f"cls_score ({r},{k + 1}) bbox_pred ({r},{4 * (k + 1)})",
                   lambda rng: gradcheck_loss(
-                      lambda cls_score, bbox_pred: multitask_loss(
+                      lambda cls_score, bbox_pred: ops.multitask_loss(
                           cls_score, bbox_pred, labels, np.zeros_like(bbox_pred), bbox_weights),
                       {"cls_score": rng.standard_normal((r, k + 1)),
                        "bbox_pred": tie_free((r, 4 * (k + 1)), rng, spacing=0.25)},
@@ -274,10 +264,10 @@ def suite_cases(rng):
     ]
 
 
-def run_suite(seed=0, tol=DEFAULT_TOL, layers=None):
-    """Run every case of the suite; returns a list of (LayerCase, GradcheckResult)."""
+def run_suite(seed=0, tol=DEFAULT_TOL, layers=None, backend="numpy"):
+    """Run every case of the suite on `backend`; returns a list of (LayerCase, GradcheckResult)."""
     rng = np.random.default_rng(seed)
-    cases = [c for c in suite_cases(rng) if layers is None or c.layer in layers]
+    cases = [c for c in suite_cases(rng, backend) if layers is None or c.layer in layers]
     results = []
     for case in cases:
         result = case.run(rng)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import minifrcnn.gradcheck
+import minifrcnn.layers
 from minifrcnn.cli import main
 
 ALL_LAYERS = ["conv2d", "relu", "maxpool2d", "linear", "dropout", "roi_pool",
@@ -163,7 +164,7 @@ def wrong_relu_backward(dout, cache):
 def test_broken_layer_fails_its_row_only(monkeypatch, capsys):
     """With a wrong ReLU backward swapped into the suite, the relu row reads FAIL, the others
     still pass, the exit status is 1, and the failure is explained (worst element, both values)."""
-    monkeypatch.setattr(minifrcnn.gradcheck, "relu_backward", wrong_relu_backward)
+    monkeypatch.setattr(minifrcnn.layers, "relu_backward", wrong_relu_backward)
     assert main(["gradcheck"]) == 1
     out = capsys.readouterr().out
     rows = table_rows(out)
@@ -172,3 +173,21 @@ def test_broken_layer_fails_its_row_only(monkeypatch, capsys):
     assert f"{len(rows) - 1} of {len(rows)} checks passed" in out
     assert "gradcheck FAILED" in out
     assert "worst at" in out
+
+
+def test_gradcheck_of_the_numba_kernels_passes(capsys):
+    """`--backend numba` checks the Numba twins (run in float64) the same way."""
+    assert main(["gradcheck", "--backend", "numba", "--layer", "conv2d", "--layer", "maxpool2d",
+                 "--layer", "roi_pool"]) == 0
+    out = capsys.readouterr().out
+    assert "Gradient check of the numba layers" in out
+    assert "6 of 6 checks passed" in out
+
+
+def test_gradcheck_on_an_unavailable_backend_is_a_usage_error(capsys):
+    from minifrcnn.backend import available_backends
+
+    if "cuda" in available_backends():
+        pytest.skip("a GPU is visible here")
+    assert main(["gradcheck", "--backend", "cuda"]) == 2
+    assert "backend 'cuda' cannot run here" in capsys.readouterr().err

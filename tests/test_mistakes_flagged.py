@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import minifrcnn.gradcheck
+import minifrcnn.layers
 from minifrcnn.gradcheck import gradcheck, gradcheck_loss, run_suite, tie_free
 from minifrcnn.layers import (
     conv2d_backward,
@@ -110,8 +111,8 @@ def test_overwriting_maxpool_backward_hides_on_non_overlapping_windows():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_suite_flags_overwriting_maxpool_backward(monkeypatch, seed):
     """Swapped into the suite, the mistake fails the overlapping case (and only that one)."""
-    monkeypatch.setattr(minifrcnn.gradcheck, "maxpool2d_forward", maxpool_forward_loops)
-    monkeypatch.setattr(minifrcnn.gradcheck, "maxpool2d_backward", maxpool_backward_overwrites)
+    monkeypatch.setattr(minifrcnn.layers, "maxpool2d_forward", maxpool_forward_loops)
+    monkeypatch.setattr(minifrcnn.layers, "maxpool2d_backward", maxpool_backward_overwrites)
     verdicts = {case.shapes: result.passed for case, result in run_suite(seed, layers=["maxpool2d"])}
     assert [passed for shapes, passed in verdicts.items() if "overlapping" in shapes] == [False]
     assert [passed for shapes, passed in verdicts.items() if "overlapping" not in shapes] == [True]
@@ -318,7 +319,7 @@ def test_backward_only_sigma_mistake_is_flagged_by_gradcheck(sigma):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_suite_flags_backward_only_sigma_mistake(monkeypatch, seed):
     """Swapped into the suite (which checks smooth L1 at sigma 3), the mistake fails its row."""
-    monkeypatch.setattr(minifrcnn.gradcheck, "smooth_l1_loss", smooth_l1_backward_sigma_not_squared)
+    monkeypatch.setattr(minifrcnn.layers, "smooth_l1_loss", smooth_l1_backward_sigma_not_squared)
     results = run_suite(seed, layers=["smooth_l1_loss"])
     assert [result.passed for _, result in results] == [False]
 
@@ -418,8 +419,8 @@ def test_transposed_kernel_hides_on_symmetric_kernels():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_suite_flags_flipped_kernel(monkeypatch, seed):
     """Swapped into the suite, the flipped-kernel backward fails both conv2d cases."""
-    monkeypatch.setattr(minifrcnn.gradcheck, "conv2d_forward", conv_forward_keeping_inputs)
-    monkeypatch.setattr(minifrcnn.gradcheck, "conv2d_backward", conv_backward_flipped_kernel)
+    monkeypatch.setattr(minifrcnn.layers, "conv2d_forward", conv_forward_keeping_inputs)
+    monkeypatch.setattr(minifrcnn.layers, "conv2d_backward", conv_backward_flipped_kernel)
     results = run_suite(seed, layers=["conv2d"])
     assert [result.passed for _, result in results] == [False, False]
 
@@ -427,7 +428,7 @@ def test_suite_flags_flipped_kernel(monkeypatch, seed):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_suite_passes_the_correctly_wired_conv_pair(monkeypatch, seed):
     """The same swap with the right kernel passes: the suite's failure above is the kernel's."""
-    monkeypatch.setattr(minifrcnn.gradcheck, "conv2d_forward", conv_forward_keeping_inputs)
-    monkeypatch.setattr(minifrcnn.gradcheck, "conv2d_backward", conv_backward_right_kernel)
+    monkeypatch.setattr(minifrcnn.layers, "conv2d_forward", conv_forward_keeping_inputs)
+    monkeypatch.setattr(minifrcnn.layers, "conv2d_backward", conv_backward_right_kernel)
     results = run_suite(seed, layers=["conv2d"])
     assert [result.passed for _, result in results] == [True, True]
