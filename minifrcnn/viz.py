@@ -217,6 +217,50 @@ def draw_im2col(ax_image, ax_cols, image, kernel_size, stride=1, pad=0):
     return cols
 
 
+def draw_thread_blocks(ax, block_index, thread_index, threads_per_block, row_labels=None,
+                       col_labels=None):
+    """Which GPU thread computes which output element, for a kernel launched on a 1-D grid with
+    one thread per element (every kernel of minifrcnn.numba_cuda).
+
+    block_index, thread_index: (rows, cols), the block (cuda.blockIdx.x) and the thread within
+    its block (cuda.threadIdx.x) that wrote each element, laid out as the caller wants the output
+    shown (e.g. an (R, C, PH, PW) output as R*C rows of PH*PW); a kernel can report them itself.
+    Each cell is tinted with its block's colour and shows the thread's global index
+    t = block * threads_per_block + thread. The threads of the last block that have no element
+    (t past the end: they return at once) are drawn hatched in an extra row below.
+    Returns the number of those idle threads.
+    """
+    block_index, thread_index = np.asarray(block_index), np.asarray(thread_index)
+    rows, cols = block_index.shape
+    t = block_index * threads_per_block + thread_index
+    blocks = int(block_index.max()) + 1
+    idle = blocks * threads_per_block - block_index.size
+    idle_rows = -(-idle // cols)
+    draw_grid(ax, np.zeros((rows + idle_rows, cols)), cmap=None, annotate=False)
+    for (row, col), block in np.ndenumerate(block_index):
+        color = BIN_COLORS[block % len(BIN_COLORS)]
+        ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, facecolor=color, alpha=0.45,
+                               edgecolor="white", linewidth=1.5))
+        ax.text(col, row, str(t[row, col]), ha="center", va="center", fontsize=8)
+    last_color = BIN_COLORS[(blocks - 1) % len(BIN_COLORS)]
+    for k in range(idle):
+        row, col = rows + k // cols, k % cols
+        ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, facecolor="none", hatch="///",
+                               edgecolor=last_color, linewidth=0.8))
+        ax.text(col, row, str(block_index.size + k), ha="center", va="center", fontsize=8,
+                color="0.45")
+    if row_labels is not None:
+        ax.set_yticks(np.arange(rows + idle_rows),
+                      list(row_labels) + ["idle"] * idle_rows)
+    if col_labels is not None:
+        ax.set_xticks(np.arange(cols), list(col_labels))
+    handles = [Rectangle((0, 0), 1, 1, facecolor=BIN_COLORS[b % len(BIN_COLORS)], alpha=0.45)
+               for b in range(blocks)]
+    ax.legend(handles, [f"block {b}" for b in range(blocks)], loc="upper left",
+              bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+    return idle
+
+
 def roi_pool_figure():
     """The seed's example A at spatial_scale 1: a RoI of 5 rows by 7 columns on an 8x8 map,
     pooled to 2x2. bin_h = 5/2 = 2.5 and bin_w = 7/2 = 3.5, so every bin is 3x4 cells and the bins
