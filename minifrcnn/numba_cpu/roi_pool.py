@@ -12,8 +12,12 @@ window), each bin is pooled for all channels at once, the innermost loop running
 memory: 2 to 4 times faster than one scan per (RoI, channel) (measured with 2000 and 128 RoIs).
 
 Backward is a scatter-add, and the CPU has no atomic adds: two threads adding into the same cell
-can lose an update. So backward is parallel over channels, never over RoIs: RoIs of one image
-overlap and send gradients into the same cells, but channel c only ever writes the planes of c.
+can lose an update. So backward is parallel over (blocks of) channels, never over RoIs: RoIs of
+one image overlap and send gradients into the same cells, but channel c only ever writes the
+planes of c.
+
+The argmax is private to this module (the cache is opaque), so it is int32, not int64, whenever
+the feature planes allow: with 2000 RoIs that is 200 MB less to write and read back.
 """
 
 import numpy as np
@@ -24,12 +28,12 @@ from ..layers.roi_pool import check_roi_pool_inputs, roi_bins
 
 
 @njit(parallel=True, cache=True)
-def _roi_pool_forward(features_hwc, batch_index, hstart, hend, wstart, wend):
+def _roi_pool_forward(features_hwc, batch_index, hstart, hend, wstart, wend, out, argmax):
     """features_hwc: (N, H, W, C), the features with the channels last; batch_index: (R,);
     hstart, hend: (R, PH) and wstart, wend: (R, PW), the clipped bin edges of roi_bins
     (end exclusive).
 
-    Returns out: (R, C, PH, PW) in the features' dtype and argmax: (R, C, PH, PW), the flat index
+    Fills out: (R, C, PH, PW) in the features' dtype and argmax: (R, C, PH, PW), the flat index
     h * W + w of each bin's winner in its (H, W) plane; an empty bin gives 0 and -1.
 
     Like the reference, each bin is max-pooled for all C channels at once: with the channels last,
@@ -44,12 +48,10 @@ def _roi_pool_forward(features_hwc, batch_index, hstart, hend, wstart, wend):
     _, _, width, c_count = features_hwc.shape
     r_count, ph_count = hstart.shape
     pw_count = wstart.shape[1]
-    out = np.empty((r_count, c_count, ph_count, pw_count), dtype=features_hwc.dtype)
-    argmax = np.empty((r_count, c_count, ph_count, pw_count), dtype=np.int64)
     for r in prange(r_count):
         image = features_hwc[batch_index[r]]                  # (H, W, C)
         best = np.empty(c_count, dtype=features_hwc.dtype)    # running max of each channel
-        best_at = np.empty(c_count, dtype=np.int64)           # and where it is
+        best_at = np.empty(c_count, dtype=argmax.dtype)       # and where it is
         for ph in range(ph_count):
             h0, h1 = hstart[r, ph], hend[r, ph]
             for pw in range(pw_count):
@@ -72,30 +74,47 @@ def _roi_pool_forward(features_hwc, batch_index, hstart, hend, wstart, wend):
                 for c in range(c_count):
                     out[r, c, ph, pw] = best[c]
                     argmax[r, c, ph, pw] = best_at[c]
-    return out, argmax
+
+
+# Channels per task of the parallel backward loop: enough tasks to keep both threads busy, and
+# for each RoI a task reads a contiguous (16, PH, PW) block of dout and argmax.
+_BACKWARD_CHANNEL_BLOCK = 16
 
 
 @njit(parallel=True, cache=True)
-def _roi_pool_backward(dout, batch_index, argmax, n_count, height, width):
+def _roi_pool_backward(dout, batch_index, argmax, n_count, height, width, channel_block):
     """dout, argmax: (R, C, PH, PW); batch_index: (R,). Returns dfeatures: (N, C, H, W).
 
     dfeatures[b, c].flat[argmax[r, c, ph, pw]] += dout[r, c, ph, pw] for every non-empty bin.
 
-    Parallel over channels: the thread that owns channel c makes every addition into the planes
-    dfeatures[:, c], so no cell is ever written by two threads. Within a channel the additions
-    come in the order RoI, then ph, then pw, the order of the reference's np.add.at, so float32
-    sums agree bit for bit.
+    Parallel over blocks of channels: the thread that owns channels c0..c1 makes every addition
+    into the planes dfeatures[:, c0:c1], so no cell is ever written by two threads. Within a
+    channel the additions come in the order RoI, then ph, then pw, the order of the reference's
+    np.add.at, so float32 sums agree bit for bit.
+
+    Why blocks, with the RoI loop outside the channel loop: dout[r, c0:c1] is one contiguous piece
+    of memory, so each RoI costs a few sequential reads. One channel at a time over all the RoIs
+    instead jumps C*PH*PW elements from one RoI to the next (100 KB for 512 channels of 7x7
+    bins), touching a new memory page for every 196 bytes read. (Measured with 2000 RoIs, this
+    and the int32 argmax together: backward 154 ms -> 65-90 ms.)
+    The order of the additions into any one cell is the same either way.
     """
     r_count, c_count, ph_count, pw_count = dout.shape
-    dfeatures = np.zeros((n_count, c_count, height, width), dtype=dout.dtype)
-    for c in prange(c_count):
+    dfeatures = np.empty((n_count, c_count, height, width), dtype=dout.dtype)
+    block_count = (c_count + channel_block - 1) // channel_block
+    for block in prange(block_count):
+        c0 = block * channel_block
+        c1 = min(c0 + channel_block, c_count)
+        dfeatures[:, c0:c1] = 0                 # zeroed by the thread that will add into it
         for r in range(r_count):
             b = batch_index[r]
-            for ph in range(ph_count):
-                for pw in range(pw_count):
-                    k = argmax[r, c, ph, pw]
-                    if k >= 0:
-                        dfeatures[b, c, k // width, k % width] += dout[r, c, ph, pw]
+            for c in range(c0, c1):
+                plane = dfeatures[b, c]
+                for ph in range(ph_count):
+                    for pw in range(pw_count):
+                        k = argmax[r, c, ph, pw]
+                        if k >= 0:
+                            plane[k // width, k % width] += dout[r, c, ph, pw]
     return dfeatures
 
 
@@ -114,7 +133,16 @@ def roi_pool_forward(features, rois, output_size=(7, 7), spatial_scale=1 / 16):
                                           features.dtype)
     batch_index = rois[:, 0].astype(np.int64)
     features_hwc = np.ascontiguousarray(features.transpose(0, 2, 3, 1))    # (N, H, W, C)
-    out, argmax = _roi_pool_forward(features_hwc, batch_index, hstart, hend, wstart, wend)
+    shape = (len(rois), features.shape[1]) + tuple(output_size)            # (R, C, PH, PW)
+    # Allocated here, not inside the kernel: NumPy asks the kernel for huge pages for large arrays
+    # (madvise), Numba's allocator does not. With 2000 RoIs out is 200 MB, and faulting it in
+    # 4 KB page by page cost more than the pooling itself.
+    out = np.empty(shape, dtype=features.dtype)
+    # argmax is private to this module: int32 whenever a plane's flat index fits, half the memory
+    # of int64 (another 200 MB less to write and read back with 2000 RoIs).
+    index_type = np.int32 if height * width <= np.iinfo(np.int32).max else np.int64
+    argmax = np.empty(shape, dtype=index_type)
+    _roi_pool_forward(features_hwc, batch_index, hstart, hend, wstart, wend, out, argmax)
     return out, (features.shape, features.dtype, batch_index, argmax)
 
 
@@ -123,4 +151,5 @@ def roi_pool_backward(dout, cache):
     features_shape, dtype, batch_index, argmax = cache
     dout = np.ascontiguousarray(check_dout(dout, argmax.shape, dtype))
     n, _, height, width = features_shape
-    return _roi_pool_backward(dout, batch_index, argmax, n, height, width)
+    return _roi_pool_backward(dout, batch_index, argmax, n, height, width,
+                              _BACKWARD_CHANNEL_BLOCK)
