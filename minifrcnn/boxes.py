@@ -25,3 +25,10 @@ def flip(boxes, width):
     out[..., 0] = width - boxes[..., 2] - 1
     out[..., 2] = width - boxes[..., 0] - 1
     return out
+
+
+def scale(boxes, factor):
+    """Boxes (..., 4) of an image resized by `factor` (the scale rule's factor): every coordinate
+    multiplied by it, as Fast R-CNN maps boxes and proposals onto the network input. Divide by
+    the same factor (scale(boxes, 1 / factor)) to map detections back to the original image."""
+    return np.asarray(boxes) * factor

@@ -58,6 +58,22 @@ def _info(args):
     return 0
 
 
+def _synth(args):
+    from .data.synth import synth_command
+
+    try:
+        return synth_command(args.out, args.train, args.test, args.seed)
+    except (ValueError, OSError) as error:
+        print(f"minifrcnn synth: {error}", file=sys.stderr)
+        return 2
+
+
+def _inspect(args):
+    from .data.voc import inspect_command
+
+    return inspect_command(args.data, args.split, args.json)
+
+
 def _non_negative_int(text):
     value = int(text)
     if value < 0:
@@ -106,6 +122,34 @@ def build_parser():
     )
     p.add_argument("--json", action="store_true", help="print the same as JSON")
     p.set_defaults(run=_info)
+
+    p = commands.add_parser(
+        "synth",
+        help="write a synthetic VOC-layout dataset of shapes",
+        description="Write a synthetic dataset in PASCAL VOC layout (JPEGImages/, Annotations/, "
+        "ImageSets/Main/{trainval,train,val,test}.txt): shapes of six classes, colours that do not "
+        "give the class away, cluttered backgrounds, tiny or hidden objects marked difficult. The "
+        "same seed writes the same files.",
+    )
+    p.add_argument("out", metavar="OUT", help="folder to write (created if missing)")
+    p.add_argument("--train", type=_non_negative_int, default=200,
+                   help="images in trainval (default 200)")
+    p.add_argument("--test", type=_non_negative_int, default=100, help="images in test (default 100)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed (default 0)")
+    p.set_defaults(run=_synth)
+
+    p = commands.add_parser(
+        "inspect",
+        help="validate and summarise a VOC-layout dataset",
+        description="Read a PASCAL-VOC-layout folder (Annotations/*.xml, JPEGImages/, "
+        "ImageSets/Main/<split>.txt), report every problem with the file it is in, and summarise "
+        "it: images, objects per class (normal and difficult), image and box size ranges. Exits 0 "
+        "when the dataset is clean, 1 when it has errors.",
+    )
+    p.add_argument("data", metavar="DATA", help="the dataset's root folder")
+    p.add_argument("--split", default="trainval", help="which ImageSets/Main/<split>.txt (default trainval)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(run=_inspect)
     return parser
 
 

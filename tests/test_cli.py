@@ -1,9 +1,11 @@
-"""`minifrcnn gradcheck`: the command a student runs to see every backward pass proven.
+"""The `minifrcnn` command line: `gradcheck` (the command a student runs to see every backward
+pass proven), and `info`, `synth` and `inspect` as a user would call them.
 
 Run both as a real process (`python -m minifrcnn ...`, what a user types) and in-process through
 minifrcnn.cli.main (fast, and lets a test swap in a broken layer).
 """
 
+import json
 import re
 import subprocess
 import sys
@@ -191,3 +193,39 @@ def test_gradcheck_on_an_unavailable_backend_is_a_usage_error(capsys):
         pytest.skip("a GPU is visible here")
     assert main(["gradcheck", "--backend", "cuda"]) == 2
     assert "backend 'cuda' cannot run here" in capsys.readouterr().err
+
+
+def test_synth_then_inspect_round_trip(tmp_path, capsys):
+    """`minifrcnn synth` writes a dataset that `minifrcnn inspect` reads clean, with the per-class
+    counts synth reported (normal + difficult) and the split sizes asked for."""
+    from minifrcnn.data.synth import write_synthetic_voc
+
+    out = tmp_path / "shapes"
+    assert main(["synth", str(out), "--train", "8", "--test", "4", "--seed", "3"]) == 0
+    assert "wrote 12 images" in capsys.readouterr().out
+    expected = write_synthetic_voc(tmp_path / "again", 8, 4, seed=3, progress=False)
+    totals = {}
+    for split, count in (("trainval", 8), ("test", 4)):
+        assert main(["inspect", str(out), "--split", split, "--json"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["images"] == summary["valid_images"] == count
+        for name, counts in summary["objects"].items():
+            totals[name] = totals.get(name, 0) + counts["normal"] + counts["difficult"]
+    assert totals == {name: n for name, n in expected["objects"].items() if n}
+
+
+def test_inspect_of_a_broken_dataset_exits_1_naming_the_file(tmp_path):
+    """A malformed annotation: exit status 1, the file named, no traceback."""
+    out = tmp_path / "shapes"
+    assert main(["synth", str(out), "--train", "2", "--test", "1"]) == 0
+    (out / "Annotations" / "000001.xml").write_text("<annotation><object>")
+    completed = run_cli("inspect", str(out))
+    assert completed.returncode == 1
+    assert "000001.xml" in completed.stdout + completed.stderr
+    assert "Traceback" not in completed.stdout + completed.stderr
+
+
+@pytest.mark.parametrize("command", ["synth", "inspect"])
+def test_data_commands_have_help(command):
+    completed = run_cli(command, "--help")
+    assert completed.returncode == 0 and f"usage: minifrcnn {command}" in completed.stdout

@@ -1,0 +1,48 @@
+"""Image transforms of Fast R-CNN's data path (fast-rcnn-spec.md, "Training recipe"):
+
+- the scale rule: resize so the shorter side is `scale` pixels, unless that makes the longer side
+  exceed `max_size`, in which case the longer side becomes `max_size` (600 / 1000 for VGG16);
+- horizontal flip of an image (its boxes flip with minifrcnn.boxes.flip);
+- mean subtraction and the layout change from a picture, (H, W, 3) uint8 RGB, to the network's
+  input, (3, H, W) float32, and back for drawing.
+"""
+
+import numpy as np
+from PIL import Image
+
+
+def scale_factor(height, width, scale, max_size):
+    """The factor that resizes a height x width image by the scale rule.
+
+    Shorter side to `scale`; but if the longer side would then be more than `max_size` pixels
+    (after rounding), the longer side to `max_size` instead. Boxes follow with
+    minifrcnn.boxes.scale(boxes, factor).
+    """
+    factor = scale / min(height, width)
+    if round(factor * max(height, width)) > max_size:
+        factor = max_size / max(height, width)
+    return factor
+
+
+def resize(image, factor):
+    """image: (H, W, 3) uint8 -> (round(H * factor), round(W * factor), 3) uint8, bilinear."""
+    height, width = image.shape[:2]
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))     # PIL wants (W, H)
+    return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+
+
+def flip_image(image):
+    """Mirror an (H, W, ...) image left to right (its boxes: minifrcnn.boxes.flip)."""
+    return image[:, ::-1]
+
+
+def to_network(image, pixel_mean):
+    """(H, W, 3) uint8 RGB -> (3, H, W) float32 with the per-channel pixel_mean (3,) subtracted."""
+    shifted = image.astype(np.float32) - np.asarray(pixel_mean, np.float32)
+    return np.ascontiguousarray(shifted.transpose(2, 0, 1))
+
+
+def to_picture(x, pixel_mean):
+    """The inverse of to_network, for drawing: (3, H, W) float -> (H, W, 3) uint8 RGB."""
+    image = x.transpose(1, 2, 0) + np.asarray(pixel_mean, np.float32)
+    return np.clip(np.round(image), 0, 255).astype(np.uint8)
