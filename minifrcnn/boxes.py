@@ -32,3 +32,17 @@ def scale(boxes, factor):
     multiplied by it, as Fast R-CNN maps boxes and proposals onto the network input. Divide by
     the same factor (scale(boxes, 1 / factor)) to map detections back to the original image."""
     return np.asarray(boxes) * factor
+
+
+def iou(a, b):
+    """Intersection over union of every box in a (A, 4) with every box in b (B, 4), inclusive
+    corners (fast-rcnn-spec.md, "Boxes"): a box's area is (x2 - x1 + 1) (y2 - y1 + 1), and two
+    boxes that share only one pixel column still overlap by one pixel. Returns (A, B) float64."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    area_a = (a[:, 2] - a[:, 0] + 1) * (a[:, 3] - a[:, 1] + 1)
+    area_b = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
+    inter_w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]) + 1
+    inter_h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + 1
+    inter = np.clip(inter_w, 0, None) * np.clip(inter_h, 0, None)
+    return inter / (area_a[:, None] + area_b[None, :] - inter)

@@ -28,3 +28,25 @@ def test_clip_keeps_boxes_inside_the_image():
     np.testing.assert_array_equal(clip(boxes, height=25, width=100),
                                   [[0, 0, 99, 24], [10, 10, 20, 20]])
     assert boxes[0, 0] == -5.0, "clip returns a new array"
+
+
+def test_iou_by_hand_with_inclusive_corners():
+    """A 10x10 box against itself, against its right half, and against a box it does not touch."""
+    from minifrcnn.boxes import iou
+
+    a = np.array([[0, 0, 9, 9]])
+    b = np.array([[0, 0, 9, 9], [5, 0, 9, 9], [10, 0, 19, 9], [9, 9, 18, 18]])
+    np.testing.assert_allclose(iou(a, b), [[1.0, 0.5, 0.0, 1 / 199]])
+    assert iou(a, b).shape == (1, 4)
+
+
+@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50), st.integers(0, 20),
+                          st.integers(0, 20)), min_size=1, max_size=6))
+def test_iou_is_symmetric_bounded_and_one_on_the_diagonal(rows):
+    from minifrcnn.boxes import iou
+
+    boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in rows], np.float32)
+    overlaps = iou(boxes, boxes)
+    np.testing.assert_allclose(overlaps, overlaps.T)
+    np.testing.assert_allclose(np.diag(overlaps), 1.0)
+    assert overlaps.min() >= 0.0 and overlaps.max() <= 1.0 + 1e-12
