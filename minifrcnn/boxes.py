@@ -46,3 +46,13 @@ def iou(a, b):
     inter_h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + 1
     inter = np.clip(inter_w, 0, None) * np.clip(inter_h, 0, None)
     return inter / (area_a[:, None] + area_b[None, :] - inter)
+
+
+def from_xywh(rects):
+    """Rectangles (..., 4) as (x, y, width, height), the form OpenCV and COCO use, to boxes
+    (x1, y1, x2, y2) with inclusive corners: x2 = x + width - 1."""
+    rects = np.asarray(rects)
+    out = rects.copy()
+    out[..., 2] = rects[..., 0] + rects[..., 2] - 1
+    out[..., 3] = rects[..., 1] + rects[..., 3] - 1
+    return out

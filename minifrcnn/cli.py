@@ -74,6 +74,13 @@ def _inspect(args):
     return inspect_command(args.data, args.split, args.json)
 
 
+def _proposals(args):
+    from .proposals.cache import proposals_command
+
+    return proposals_command(args.data, args.split, cache_dir=args.cache,
+                             recall=not args.no_recall, plot=args.plot)
+
+
 def _non_negative_int(text):
     value = int(text)
     if value < 0:
@@ -150,6 +157,22 @@ def build_parser():
     p.add_argument("--split", default="trainval", help="which ImageSets/Main/<split>.txt (default trainval)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=_inspect)
+
+    p = commands.add_parser(
+        "proposals",
+        help="compute and cache selective-search boxes for a dataset",
+        description="Compute selective-search proposals (fast mode, at most 2000 per image) for "
+        "every image of a split of a VOC-layout dataset, or load them from the cache, which is "
+        "recomputed for an image whose file or whose parameters changed. Prints recall at IoU 0.5 "
+        "and 0.7 against the number of proposals (non-difficult objects).",
+    )
+    p.add_argument("data", metavar="DATA", help="the dataset's root folder")
+    p.add_argument("--split", default="trainval", help="which split (default trainval)")
+    p.add_argument("--cache", metavar="DIR", default=None,
+                   help="cache folder (default DATA/proposals_cache/fast)")
+    p.add_argument("--plot", metavar="PNG", default=None, help="write the recall curve here")
+    p.add_argument("--no-recall", action="store_true", help="skip the recall table")
+    p.set_defaults(run=_proposals)
     return parser
 
 

@@ -261,6 +261,37 @@ def draw_thread_blocks(ax, block_index, thread_index, threads_per_block, row_lab
     return idle
 
 
+def draw_boxes(ax, image, boxes, labels=None, difficult=None, color="yellow", linewidth=2.0):
+    """Show image (H, W, 3) uint8 with boxes (G, 4) (x1, y1, x2, y2), 0-based inclusive, on top.
+
+    labels: G strings written at each box's top-left corner (None: no text); difficult: (G,)
+    bool, those boxes drawn dashed; color: one colour for all boxes or a list of G colours.
+    A box covers whole pixels, so its outline runs along the outer edges of pixels x1..x2 and
+    y1..y2 (x1 - 0.5 to x2 + 0.5 on the axes of imshow, where pixel x is centred on x).
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    colors = [color] * len(boxes) if isinstance(color, str) else list(color)
+    dashed = np.zeros(len(boxes), bool) if difficult is None else np.asarray(difficult, bool)
+    ax.imshow(image)
+    for g, (x1, y1, x2, y2) in enumerate(boxes):
+        ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1 + 1, y2 - y1 + 1, facecolor="none",
+                               edgecolor=colors[g], linewidth=linewidth,
+                               linestyle="--" if dashed[g] else "-"))
+        if labels is not None:
+            ax.text(x1 - 0.5, y1 - 1.5, labels[g], color="black", fontsize=7, va="bottom",
+                    bbox={"facecolor": colors[g], "edgecolor": "none", "pad": 1, "alpha": 0.85})
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def label_colors(labels, rng):
+    """A label map (H, W) of regions 0 .. R - 1 as an (H, W, 3) uint8 picture, one random colour
+    per region drawn from rng (np.random.Generator), so neighbouring regions stand apart."""
+    labels = np.asarray(labels)
+    palette = rng.integers(0, 256, size=(int(labels.max()) + 1, 3), dtype=np.uint8)
+    return palette[labels]
+
+
 def roi_pool_figure():
     """The seed's example A at spatial_scale 1: a RoI of 5 rows by 7 columns on an 8x8 map,
     pooled to 2x2. bin_h = 5/2 = 2.5 and bin_w = 7/2 = 3.5, so every bin is 3x4 cells and the bins

@@ -50,3 +50,10 @@ def test_iou_is_symmetric_bounded_and_one_on_the_diagonal(rows):
     np.testing.assert_allclose(overlaps, overlaps.T)
     np.testing.assert_allclose(np.diag(overlaps), 1.0)
     assert overlaps.min() >= 0.0 and overlaps.max() <= 1.0 + 1e-12
+
+
+def test_from_xywh_by_hand():
+    """A 3-pixel-wide, 2-pixel-tall rectangle at (4, 5) covers columns 4..6 and rows 5..6."""
+    from minifrcnn.boxes import from_xywh
+
+    np.testing.assert_array_equal(from_xywh(np.array([[4, 5, 3, 2]])), [[4, 5, 6, 6]])

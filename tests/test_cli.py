@@ -225,7 +225,26 @@ def test_inspect_of_a_broken_dataset_exits_1_naming_the_file(tmp_path):
     assert "Traceback" not in completed.stdout + completed.stderr
 
 
-@pytest.mark.parametrize("command", ["synth", "inspect"])
+@pytest.mark.parametrize("command", ["synth", "inspect", "proposals"])
 def test_data_commands_have_help(command):
     completed = run_cli(command, "--help")
     assert completed.returncode == 0 and f"usage: minifrcnn {command}" in completed.stdout
+
+
+def test_proposals_command_computes_then_reuses_the_cache(tmp_path, capsys):
+    """`minifrcnn proposals` computes every image once, then loads them from the cache."""
+    out = tmp_path / "shapes"
+    assert main(["synth", str(out), "--train", "2", "--test", "1"]) == 0
+    capsys.readouterr()
+    plot = tmp_path / "recall.png"
+    assert main(["proposals", str(out), "--split", "test", "--plot", str(plot)]) == 0
+    first = capsys.readouterr().out
+    assert "computed 1" in first and "IoU>=0.7" in first and plot.is_file()
+    assert main(["proposals", str(out), "--split", "test", "--no-recall"]) == 0
+    assert "loaded 1 from cache" in capsys.readouterr().out
+
+
+def test_proposals_of_a_missing_dataset_exits_1_without_traceback(tmp_path):
+    completed = run_cli("proposals", str(tmp_path / "nowhere"))
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stderr + completed.stdout
