@@ -56,3 +56,72 @@ def from_xywh(rects):
     out[..., 2] = rects[..., 0] + rects[..., 2] - 1
     out[..., 3] = rects[..., 1] + rects[..., 3] - 1
     return out
+
+
+# Box-regression deltas (paper section 2.3, fast-rcnn-spec.md "Box regression targets"). A box is
+# described by its centre and size, w = x2 - x1 + 1, cx = x1 + 0.5 w (y and h likewise), and a
+# delta t = (tx, ty, tw, th) moves proposal P towards G in units of P's own size:
+#     tx = (Gcx - Pcx) / Pw,   ty = (Gcy - Pcy) / Ph,   tw = log(Gw / Pw),   th = log(Gh / Ph)
+# so the targets do not depend on where the box is or how big it is.
+
+# exp(tw) of a wild prediction can overflow: no box grows more than 1000/16 times in one step.
+MAX_LOG_SCALE = np.log(1000.0 / 16)
+
+
+def _centre_size(boxes):
+    """(..., 4) boxes -> cx, cy, w, h, each (...), inclusive corners."""
+    w = boxes[..., 2] - boxes[..., 0] + 1
+    h = boxes[..., 3] - boxes[..., 1] + 1
+    return boxes[..., 0] + 0.5 * w, boxes[..., 1] + 0.5 * h, w, h
+
+
+def encode(rois, gt):
+    """The deltas that move each RoI onto its ground-truth box: rois, gt (R, 4) -> (R, 4)
+    (tx, ty, tw, th) in the rois' floating dtype."""
+    rois = np.asarray(rois)
+    dtype = rois.dtype if np.issubdtype(rois.dtype, np.floating) else np.float64
+    px, py, pw, ph = _centre_size(rois.astype(dtype))
+    gx, gy, gw, gh = _centre_size(np.asarray(gt).astype(dtype))
+    return np.stack([(gx - px) / pw, (gy - py) / ph, np.log(gw / pw), np.log(gh / ph)], axis=-1)
+
+
+def decode(rois, deltas):
+    """The exact inverse of encode: rois (R, 4) and deltas (R, 4k), one (tx, ty, tw, th) group per
+    class, -> boxes (R, 4k), each group applied to the same RoI:
+
+        w' = Pw exp(tw),  cx' = Pcx + tx Pw,  x1 = cx' - 0.5 w',  x2 = cx' + 0.5 w' - 1
+
+    (y likewise), with tw and th clamped at log(1000 / 16) first. Clip the result to the image
+    with `clip`."""
+    rois = np.asarray(rois)
+    deltas = np.asarray(deltas)
+    r = deltas.shape[0]
+    groups = deltas.reshape(r, -1, 4)                          # (R, k, 4)
+    px, py, pw, ph = (v[:, None] for v in _centre_size(rois.astype(deltas.dtype)))
+    cx = px + groups[..., 0] * pw
+    cy = py + groups[..., 1] * ph
+    w = pw * np.exp(np.minimum(groups[..., 2], MAX_LOG_SCALE))
+    h = ph * np.exp(np.minimum(groups[..., 3], MAX_LOG_SCALE))
+    boxes = np.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w - 1, cy + 0.5 * h - 1], axis=-1)
+    return boxes.reshape(deltas.shape)
+
+
+def nms(boxes, scores, threshold):
+    """Greedy non-maximum suppression: boxes (N, 4), scores (N,) -> indices (M,) of the kept
+    boxes, highest score first.
+
+    Boxes are visited in descending score order (stable: of equal scores, the earlier box first);
+    each kept box suppresses every later box whose IoU with it is greater than `threshold`
+    (0.3 in Fast R-CNN's detection; a box at exactly the threshold survives).
+    """
+    boxes = np.asarray(boxes)
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    overlaps = iou(boxes[order], boxes[order])
+    suppressed = np.zeros(len(order), dtype=bool)
+    keep = []
+    for i in range(len(order)):
+        if suppressed[i]:
+            continue
+        keep.append(order[i])
+        suppressed[i + 1:] |= overlaps[i, i + 1:] > threshold
+    return np.array(keep, dtype=np.int64)

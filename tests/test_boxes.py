@@ -57,3 +57,79 @@ def test_from_xywh_by_hand():
     from minifrcnn.boxes import from_xywh
 
     np.testing.assert_array_equal(from_xywh(np.array([[4, 5, 3, 2]])), [[4, 5, 6, 6]])
+
+
+def test_encode_by_hand():
+    """P = (0, 0, 9, 9): 10x10, centre (5, 5). G = (5, 0, 24, 9): 20x10, centre (15, 5).
+    tx = (15 - 5) / 10 = 1, ty = 0, tw = log 2, th = 0."""
+    from minifrcnn.boxes import encode
+
+    t = encode(np.array([[0.0, 0, 9, 9]]), np.array([[5.0, 0, 24, 9]]))
+    np.testing.assert_allclose(t, [[1.0, 0.0, np.log(2), 0.0]])
+
+
+@given(st.lists(st.tuples(st.floats(0, 300), st.floats(0, 300), st.floats(3, 200),
+                          st.floats(3, 200)), min_size=1, max_size=6), st.data())
+def test_decode_inverts_encode(boxes_xywh, data):
+    """encode then decode gives the ground-truth boxes back (sizes 4 to 201 pixels, so no scale
+    change reaches decode's clamp at 1000/16)."""
+    from minifrcnn.boxes import decode, encode
+
+    rois = np.array([[x, y, x + w, y + h] for x, y, w, h in boxes_xywh])
+    gt = rois[::-1] + data.draw(st.floats(-20, 20))
+    np.testing.assert_allclose(decode(rois, encode(rois, gt)), gt, rtol=1e-9, atol=1e-6)
+
+
+def test_decode_is_class_specific_and_clamps_the_scale():
+    """(R, 4k) deltas decode group by group against the same RoI; a huge tw is clamped at
+    log(1000 / 16) instead of overflowing."""
+    from minifrcnn.boxes import MAX_LOG_SCALE, decode
+
+    rois = np.array([[0.0, 0, 9, 9]])
+    deltas = np.array([[0.0, 0, 0, 0, 1.0, 0, 0, 0, 0, 0, 1e4, 0]])
+    out = decode(rois, deltas)
+    assert out.shape == (1, 12)
+    np.testing.assert_allclose(out[0, :4], [0, 0, 9, 9])
+    np.testing.assert_allclose(out[0, 4:8], [10, 0, 19, 9])
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out[0, 10] - out[0, 8] + 1, 10 * np.exp(MAX_LOG_SCALE))
+
+
+def test_nms_by_hand():
+    """Box 1 overlaps box 0 with IoU 81/119 = 0.68 > 0.3 and is suppressed; box 2 is far away;
+    box 3 ties box 2's score but comes later, and overlaps nothing."""
+    from minifrcnn.boxes import nms
+
+    boxes = np.array([[0, 0, 9, 9], [1, 1, 10, 10], [50, 50, 60, 60], [100, 0, 110, 5]])
+    scores = np.array([0.9, 0.8, 0.5, 0.5])
+    np.testing.assert_array_equal(nms(boxes, scores, 0.3), [0, 2, 3])
+
+
+def test_nms_keeps_a_box_exactly_at_the_threshold():
+    """Suppression needs IoU > threshold: at IoU exactly 0.5 both boxes stay."""
+    from minifrcnn.boxes import iou, nms
+
+    boxes = np.array([[0, 0, 9, 9], [0, 0, 9, 19]])              # areas 100 and 200: IoU 0.5
+    assert iou(boxes[:1], boxes[1:])[0, 0] == 0.5
+    np.testing.assert_array_equal(nms(boxes, np.array([0.9, 0.8]), 0.5), [0, 1])
+    np.testing.assert_array_equal(nms(boxes, np.array([0.9, 0.8]), 0.49), [0])
+
+
+@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50), st.integers(0, 30),
+                          st.integers(0, 30), st.floats(0, 1)), min_size=0, max_size=12))
+def test_nms_properties(rows):
+    """Kept boxes overlap each other by at most the threshold, come in descending score order,
+    and every dropped box overlaps a kept box of at least its score by more than it."""
+    from minifrcnn.boxes import iou, nms
+
+    boxes = np.array([[x, y, x + w, y + h] for x, y, w, h, _ in rows], dtype=float).reshape(-1, 4)
+    scores = np.array([s for *_, s in rows])
+    keep = nms(boxes, scores, 0.3)
+    overlaps = iou(boxes, boxes)
+    kept = set(keep.tolist())
+    assert all(scores[keep[i]] >= scores[keep[i + 1]] for i in range(len(keep) - 1))
+    for i in keep:
+        for j in keep:
+            assert i == j or overlaps[i, j] <= 0.3
+    for j in set(range(len(rows))) - kept:
+        assert any(overlaps[i, j] > 0.3 and scores[i] >= scores[j] for i in kept)
