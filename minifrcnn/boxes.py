@@ -68,10 +68,15 @@ def from_xywh(rects):
 MAX_LOG_SCALE = np.log(1000.0 / 16)
 
 
+def sizes(boxes):
+    """(..., 4) boxes -> widths, heights, each (...): x2 - x1 + 1 and y2 - y1 + 1 (inclusive)."""
+    boxes = np.asarray(boxes)
+    return boxes[..., 2] - boxes[..., 0] + 1, boxes[..., 3] - boxes[..., 1] + 1
+
+
 def _centre_size(boxes):
     """(..., 4) boxes -> cx, cy, w, h, each (...), inclusive corners."""
-    w = boxes[..., 2] - boxes[..., 0] + 1
-    h = boxes[..., 3] - boxes[..., 1] + 1
+    w, h = sizes(boxes)
     return boxes[..., 0] + 0.5 * w, boxes[..., 1] + 0.5 * h, w, h
 
 

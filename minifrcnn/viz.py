@@ -17,7 +17,13 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 
-from .layers import maxpool2d_backward, maxpool2d_forward, roi_pool_backward, roi_pool_forward
+from .boxes import sizes as box_sizes
+from .layers import (
+    maxpool2d_backward,
+    maxpool2d_forward,
+    roi_pool_backward,
+    roi_pool_forward,
+)
 from .layers.conv import conv_output_size, im2col
 from .layers.roi_pool import roi_bins
 
@@ -273,8 +279,9 @@ def draw_boxes(ax, image, boxes, labels=None, difficult=None, color="yellow", li
     colors = [color] * len(boxes) if isinstance(color, str) else list(color)
     dashed = np.zeros(len(boxes), bool) if difficult is None else np.asarray(difficult, bool)
     ax.imshow(image)
-    for g, (x1, y1, x2, y2) in enumerate(boxes):
-        ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1 + 1, y2 - y1 + 1, facecolor="none",
+    widths, heights = box_sizes(boxes)
+    for g, (x1, y1, _, _) in enumerate(boxes):
+        ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), widths[g], heights[g], facecolor="none",
                                edgecolor=colors[g], linewidth=linewidth,
                                linestyle="--" if dashed[g] else "-"))
         if labels is not None:

@@ -446,8 +446,9 @@ def inspect_dataset(root, split):
     for sample in dataset:
         for label, hard in zip(sample.labels, sample.difficult):
             objects[dataset.classes[label]]["difficult" if hard else "normal"] += 1
-        box_widths += (sample.boxes[:, 2] - sample.boxes[:, 0] + 1).tolist()
-        box_heights += (sample.boxes[:, 3] - sample.boxes[:, 1] + 1).tolist()
+        widths, heights = box_ops.sizes(sample.boxes)
+        box_widths += widths.tolist()
+        box_heights += heights.tolist()
     return {
         "root": dataset.root,
         "split": split,

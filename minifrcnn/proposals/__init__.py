@@ -10,6 +10,7 @@ together, duplicates removed, small boxes dropped, and at most max_boxes kept.
 
 import numpy as np
 
+from ..boxes import sizes as box_sizes
 from .colour import rgb_to_hsv, rgb_to_lab
 from .grouping import colour_bins, hierarchical_grouping, region_features, texture_bins
 from .segmentation import felzenszwalb
@@ -82,7 +83,6 @@ def selective_search(image, mode="fast", min_box=None, max_boxes=2000, seed=0):
     # Keep the first (best ranked) copy of every box.
     _, first = np.unique(boxes, axis=0, return_index=True)
     boxes = boxes[np.sort(first)]
-    widths = boxes[:, 2] - boxes[:, 0] + 1
-    heights = boxes[:, 3] - boxes[:, 1] + 1
+    widths, heights = box_sizes(boxes)
     boxes = boxes[(widths >= min_box) & (heights >= min_box)]
     return boxes[:max_boxes].astype(np.float32)
