@@ -13,3 +13,12 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # minifrcnn.FastRCNN without importing NumPy and Numba on `import minifrcnn` (the command
+    # line's --help stays fast).
+    if name == "FastRCNN":
+        from .model import FastRCNN
+        return FastRCNN
+    raise AttributeError(f"module 'minifrcnn' has no attribute {name!r}")

@@ -13,7 +13,7 @@ from .multitask import multitask_loss
 from .relu import relu_backward, relu_forward
 from .roi_pool import roi_pool_backward, roi_pool_forward
 from .smooth_l1 import smooth_l1_loss
-from .softmax_loss import softmax_cross_entropy
+from .softmax_loss import softmax, softmax_cross_entropy
 
 __all__ = [
     "conv2d_forward", "conv2d_backward",
@@ -22,7 +22,7 @@ __all__ = [
     "linear_forward", "linear_backward",
     "dropout_forward", "dropout_backward",
     "roi_pool_forward", "roi_pool_backward",
-    "softmax_cross_entropy",
+    "softmax", "softmax_cross_entropy",
     "smooth_l1_loss",
     "multitask_loss",
 ]

@@ -5,6 +5,17 @@ import numpy as np
 from ._checks import check_array, check_labels
 
 
+def softmax(scores):
+    """scores: (R, K+1) raw class scores -> (R, K+1) probabilities p (each row sums to 1).
+
+    The test-time half of the loss below: the detector reports p as its confidence. Each row's
+    maximum is subtracted first, which leaves the softmax unchanged and keeps exp() at most 1.
+    """
+    check_array("scores", scores, 2, "(R, K+1)")
+    exp = np.exp(scores - scores.max(axis=1, keepdims=True, initial=-np.inf))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
 def softmax_cross_entropy(scores, labels):
     """scores: (R, K+1) raw class scores; labels: (R,) integers u in [0, K].
 
