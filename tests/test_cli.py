@@ -18,7 +18,7 @@ import minifrcnn.layers
 from minifrcnn.cli import main
 
 ALL_LAYERS = ["conv2d", "relu", "maxpool2d", "linear", "dropout", "roi_pool",
-              "softmax_cross_entropy", "smooth_l1_loss", "multitask_loss"]
+              "softmax_cross_entropy", "smooth_l1_loss", "multitask_loss", "fast_rcnn"]
 
 
 def run_cli(*args):
@@ -164,15 +164,17 @@ def wrong_relu_backward(dout, cache):
 
 
 def test_broken_layer_fails_its_row_only(monkeypatch, capsys):
-    """With a wrong ReLU backward swapped into the suite, the relu row reads FAIL, the others
-    still pass, the exit status is 1, and the failure is explained (worst element, both values)."""
+    """With a wrong ReLU backward swapped into the suite, the relu row reads FAIL, and so does the
+    whole network's (it is built of ReLUs), the others still pass, the exit status is 1, and the
+    failure is explained (worst element, both values)."""
     monkeypatch.setattr(minifrcnn.layers, "relu_backward", wrong_relu_backward)
     assert main(["gradcheck"]) == 1
     out = capsys.readouterr().out
     rows = table_rows(out)
-    assert {row[0]: row[3] for row in rows}["relu"] == "FAIL"
-    assert all(row[3] == "pass" for row in rows if row[0] != "relu")
-    assert f"{len(rows) - 1} of {len(rows)} checks passed" in out
+    result = {row[0]: row[3] for row in rows}
+    assert result["relu"] == result["fast_rcnn"] == "FAIL"
+    assert all(row[3] == "pass" for row in rows if row[0] not in ("relu", "fast_rcnn"))
+    assert f"{len(rows) - 2} of {len(rows)} checks passed" in out
     assert "gradcheck FAILED" in out
     assert "worst at" in out
 
