@@ -81,6 +81,79 @@ def _proposals(args):
                              recall=not args.no_recall, plot=args.plot)
 
 
+def _train(args):
+    from .train import TrainSettings, train_command
+
+    try:
+        settings = TrainSettings(
+            data=args.data, out=args.out, split=args.split, config=args.config, iters=args.iters,
+            minutes=10.0 if args.iters is None and args.minutes is None else args.minutes,
+            seed=args.seed, backend=args.backend, pretrain=args.pretrain,
+            lr=args.lr, scales=tuple(args.scales) if args.scales else None,
+            checkpoint_every=args.checkpoint_every, resume=args.resume)
+    except ValueError as error:
+        print(f"minifrcnn train: {error}", file=sys.stderr)
+        return 2
+    return train_command(settings)
+
+
+def _detect(args):
+    from .detect import detect_command
+
+    return detect_command(args.model, args.images, args.out, score_threshold=args.score_threshold,
+                          nms_threshold=args.nms, max_per_image=args.max_per_image,
+                          scales=tuple(args.scales) if args.scales else None,
+                          backend=args.backend, draw_threshold=args.draw_threshold)
+
+
+def _evaluate(args):
+    from .detect import evaluate_command
+
+    return evaluate_command(args.model, args.data, split=args.split,
+                            use_07_metric=not args.area_metric, as_json=args.json, plot=args.plot,
+                            cache_dir=args.cache, backend=args.backend,
+                            score_threshold=args.score_threshold, nms_threshold=args.nms,
+                            max_per_image=args.max_per_image,
+                            scales=tuple(args.scales) if args.scales else None)
+
+
+def _demo(args):
+    from .demo import demo_command
+
+    return demo_command(args.out, minutes=args.minutes, seed=args.seed, backend=args.backend)
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _fraction(text):
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text}")
+    return value
+
+
+def _add_detection_options(p):
+    from .detect import DEFAULT_MAX_PER_IMAGE, DEFAULT_NMS_THRESHOLD, DEFAULT_SCORE_THRESHOLD
+
+    p.add_argument("--score-threshold", type=_fraction, default=DEFAULT_SCORE_THRESHOLD,
+                   help=f"keep detections scoring above this (default {DEFAULT_SCORE_THRESHOLD})")
+    p.add_argument("--nms", type=_fraction, default=DEFAULT_NMS_THRESHOLD,
+                   help="per-class non-maximum suppression: drop a box whose IoU with a better "
+                   f"one is above this (default {DEFAULT_NMS_THRESHOLD})")
+    p.add_argument("--max-per-image", type=_positive_int, default=DEFAULT_MAX_PER_IMAGE,
+                   help=f"at most this many detections per image (default {DEFAULT_MAX_PER_IMAGE})")
+    p.add_argument("--scales", type=_positive_int, nargs="+", metavar="S",
+                   help="multi-scale testing: shorter sides of the image pyramid, e.g. 160 224 "
+                   "320 (default: the model's single scale)")
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help="layer implementations to run (default: numba where installed)")
+
+
 def _non_negative_int(text):
     value = int(text)
     if value < 0:
@@ -173,6 +246,96 @@ def build_parser():
     p.add_argument("--plot", metavar="PNG", default=None, help="write the recall curve here")
     p.add_argument("--no-recall", action="store_true", help="skip the recall table")
     p.set_defaults(run=_proposals)
+
+    p = commands.add_parser(
+        "train",
+        help="train a Fast R-CNN on a VOC-layout folder",
+        description="Train a Fast R-CNN on a split of a PASCAL-VOC-layout folder: selective-search "
+        "proposals (computed and cached where missing), hierarchical sampling (2 images, 128 RoIs, "
+        "25%% foreground), flipped images, SGD with momentum 0.9 and weight decay 0.0005, the "
+        "learning rate divided by 10 at 75%% of the budget. Writes the model, a checkpoint "
+        "(OUT.ckpt.npz, for --resume) and the loss curve (OUT_loss.png).",
+    )
+    p.add_argument("data", metavar="DATA", help="the dataset's root folder")
+    p.add_argument("--split", default="trainval", help="which split to train on (default trainval)")
+    p.add_argument("--out", required=True, metavar="MODEL.npz", help="where to write the model")
+    p.add_argument("--config", choices=("tiny", "small", "vgg16"), default="small",
+                   help="network configuration (default small; vgg16 is far too slow for a CPU)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--iters", type=_positive_int, help="train for this many iterations")
+    budget.add_argument("--minutes", type=_positive_float,
+                        help="train for this much wall time, pretraining included (default 10 "
+                        "unless --iters is given)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed (default 0)")
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help="layer implementations (default: numba where installed)")
+    p.add_argument("--pretrain", action="store_true",
+                   help="first train the trunk as a classifier on object crops, then convert it "
+                   "into a detector (paper section 2.2); a quarter of the budget")
+    p.add_argument("--lr", type=_positive_float, default=None,
+                   help="base learning rate (default: 0.003 for tiny/small, 0.001 for vgg16)")
+    p.add_argument("--scales", type=_positive_int, nargs="+", metavar="S",
+                   help="multi-scale training: shorter sides to draw from per image (default: "
+                   "the configuration's scale)")
+    p.add_argument("--checkpoint-every", type=_positive_int, default=500, metavar="N",
+                   help="write a checkpoint every N iterations (default 500)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT.ckpt.npz (same options): an --iters run ends with "
+                   "exactly the weights it would have had without stopping")
+    p.set_defaults(run=_train)
+
+    p = commands.add_parser(
+        "detect",
+        help="draw and list detections for images",
+        description="Detect objects in images with a trained model: selective search, one "
+        "forward pass, class-specific boxes, per-class NMS. Writes each image with its boxes drawn "
+        "(DIR/<name>.png) and every detection to DIR/detections.json as {image, class, score, "
+        "box [x1, y1, x2, y2] 0-based inclusive}.",
+    )
+    p.add_argument("model", metavar="MODEL", help="a model file written by minifrcnn train")
+    p.add_argument("images", metavar="IMAGE", nargs="+", help="image files (JPEG, PNG, ...)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the pictures and JSON")
+    p.add_argument("--draw-threshold", type=_fraction, default=0.5,
+                   help="draw detections scoring at least this (default 0.5; the JSON has all)")
+    _add_detection_options(p)
+    p.set_defaults(run=_detect)
+
+    p = commands.add_parser(
+        "evaluate",
+        help="per-class AP and mAP on a VOC-layout split",
+        description="Detect in every image of a split and score the detections with PASCAL VOC "
+        "average precision (IoU >= 0.5, difficult objects ignored; the VOC2007 11-point metric "
+        "unless --area-metric). Prints a per-class table and the mAP (or JSON with --json) and "
+        "writes a precision-recall plot.",
+    )
+    p.add_argument("model", metavar="MODEL", help="a model file written by minifrcnn train")
+    p.add_argument("data", metavar="DATA", help="the dataset's root folder")
+    p.add_argument("--split", default="test", help="which split (default test)")
+    p.add_argument("--json", action="store_true", help='print {"mAP": ..., "ap": {class: ...}}')
+    p.add_argument("--area-metric", action="store_true",
+                   help="area under the precision envelope (VOC2010+) instead of 11 points")
+    p.add_argument("--plot", metavar="PNG", default=None,
+                   help="precision-recall plot (default: MODEL without .npz + _pr.png)")
+    p.add_argument("--cache", metavar="DIR", default=None,
+                   help="proposal cache (default DATA/proposals_cache/fast)")
+    _add_detection_options(p)
+    p.set_defaults(run=_evaluate)
+
+    p = commands.add_parser(
+        "demo",
+        help="the whole path on built-in synthetic data, in under 10 minutes",
+        description="Write a synthetic VOC-layout dataset, compute its proposals, train the small "
+        "model, evaluate it on the test split and draw its detections and loss curve: Fast R-CNN "
+        "end to end on a CPU.",
+    )
+    p.add_argument("--out", default="minifrcnn-demo", metavar="DIR",
+                   help="folder for everything the demo writes (default ./minifrcnn-demo)")
+    p.add_argument("--minutes", type=_positive_float, default=None,
+                   help="training time (default: what keeps the whole demo under 10 minutes)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed (default 0)")
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help="layer implementations (default: numba where installed)")
+    p.set_defaults(run=_demo)
     return parser
 
 

@@ -48,6 +48,11 @@ class Config:
     frozen: layers that are never updated (VGG16: conv1_1 to conv2_2, as in the paper).
     scale, max_size: the scale rule (shorter side, cap on the longer side).
     pixel_mean: (3,) RGB mean subtracted from every pixel.
+    input_scale: the network multiplies its input by this before conv1, as Caffe's data layer
+        `scale` does. VGG16's ImageNet weights expect raw pixels minus the mean (1.0). Networks
+        trained here from scratch use 1/64, which brings the pixels' spread of about +-64 to
+        about +-1: conv1's gradient, which grows with its input, then matches the other layers'
+        (with raw pixels it was ~100x larger and training stalled or diverged).
     """
 
     name: str
@@ -59,6 +64,7 @@ class Config:
     scale: int = 600
     max_size: int = 1000
     pixel_mean: tuple = (122.77, 115.95, 102.98)
+    input_scale: float = 1.0
 
     @property
     def spatial_scale(self):
@@ -97,12 +103,13 @@ class Config:
 CONFIGS = {
     # For tests and whole-network gradient checks: two tiny stages, a 2x2 RoI pool at 1/2.
     "tiny": Config("tiny", stages=((4,), (6,)), roi_size=(2, 2), fc=(8, 8), scale=32,
-                   max_size=48),
+                   max_size=48, input_scale=1 / 64),
     # The demo and lessons: trains on 2 CPU cores in minutes on images of 160-320 px. Four
     # one-conv stages give a feature stride of 8, fine enough for 15-pixel objects, and the
     # 6x6 RoI pool feeds fc6 with 128 * 36 inputs.
     "small": Config("small", stages=((16,), (32,), (64,), (128,)), roi_size=(6, 6),
-                    fc=(256, 256), frozen=("conv1_1",), scale=224, max_size=400),
+                    fc=(256, 256), frozen=("conv1_1",), scale=224, max_size=400,
+                    input_scale=1 / 64),
     # The paper's "L" model, VGG16: 13 convs, RoI pooling 7x7 at 1/16, fc6/fc7 4096, conv1 and
     # conv2 frozen, shorter side 600 capped at 1000. For fidelity and benchmarks, not CPU training.
     "vgg16": Config("vgg16", stages=((64, 64), (128, 128), (256, 256, 256), (512, 512, 512),
@@ -185,8 +192,9 @@ class FastRCNN:
         return param_shapes(self.config, self.num_classes)
 
     def _initial_params(self, rng):
-        """He-normal convs and fc6/fc7 (std sqrt(2 / fan_in), right for ReLU); the two heads
-        Gaussian with std 0.01 (cls_score) and 0.001 (bbox_pred) as in the paper; biases 0."""
+        """He-normal convs and fc6/fc7 (std sqrt(2 / fan_in), right for ReLU, which keeps the
+        activations' scale from layer to layer); the two heads Gaussian with std 0.01
+        (cls_score) and 0.001 (bbox_pred) as in the paper; biases 0."""
         params = {}
         for key, shape in self.layer_shapes().items():
             layer, kind = key.rsplit(".", 1)
@@ -196,6 +204,7 @@ class FastRCNN:
             std = {"cls_score": 0.01, "bbox_pred": 0.001}.get(layer)
             if std is None:
                 std = np.sqrt(2.0 / np.prod(shape[1:]))
+
             params[key] = (rng.standard_normal(shape) * std).astype(self.dtype)
         return params
 
@@ -237,7 +246,7 @@ class FastRCNN:
         if train and rng is None:
             raise ValueError("train=True needs rng (a np.random.Generator) for dropout")
         caches = []
-        x = images
+        x = images * self.dtype.type(self.config.input_scale)
         names = iter(self.config.conv_names)
         for stage, widths in enumerate(self.config.stages):
             for _ in widths:

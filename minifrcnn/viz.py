@@ -321,6 +321,46 @@ def roi_pool_figure():
     return fig
 
 
+def class_color(label):
+    """The colour of class index `label` (>= 1), the same in every detection picture."""
+    return BIN_COLORS[(int(label) - 1) % len(BIN_COLORS)]
+
+
+def draw_detections(ax, image, detections, class_names=None, score_threshold=0.5):
+    """Show image (H, W, 3) uint8 with the detections whose score is >= score_threshold.
+
+    detections: a minifrcnn.detect.Detections (boxes (D, 4), scores (D,), labels (D,) class
+    indices); class_names: the names of the class indices (None: detections.class_names).
+    Each box is drawn in its class's colour (class_color) and labelled "class 0.93".
+    Returns the number of boxes drawn.
+    """
+    if class_names is None:
+        class_names = detections.class_names
+    shown = np.flatnonzero(np.asarray(detections.scores) >= score_threshold)
+    labels = np.asarray(detections.labels)[shown]
+    scores = np.asarray(detections.scores)[shown]
+    draw_boxes(ax, image, np.asarray(detections.boxes)[shown],
+               labels=[f"{class_names[c]} {s:.2f}" for c, s in zip(labels, scores)],
+               color=[class_color(c) for c in labels])
+    return len(shown)
+
+
+def plot_precision_recall(ax, result):
+    """Precision against recall, one curve per class, from the result of
+    minifrcnn.evaluate.evaluate_detections; the legend gives each class's AP. A class without
+    objects (AP NaN) has no curve and "AP n/a" in the legend."""
+    for index, (name, ap) in enumerate(result["ap"].items(), start=1):
+        recall, precision = result["recall"][name], result["precision"][name]
+        label = f"{name} (AP n/a)" if np.isnan(ap) else f"{name} (AP {ap:.3f})"
+        ax.plot(recall, precision, color=class_color(index), label=label)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1.0)
+    ax.set_ylim(0, 1.02)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+
+
 if __name__ == "__main__":
     import sys
 

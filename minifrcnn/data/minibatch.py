@@ -243,7 +243,7 @@ class Minibatch:
     scale_factors: np.ndarray
 
 
-def _read_image(entry, images):
+def read_image(entry, images):
     """entry's image as (H, W, 3) uint8 RGB, unmirrored, from the cache `images` if there."""
     if images is not None and entry.image_path in images:
         return images[entry.image_path]
@@ -281,7 +281,7 @@ def get_minibatch(entries, num_classes, means, stds, rng, *, scales, max_size, p
     for batch_index, entry in enumerate(entries):
         scale = scales[rng.integers(len(scales))]
         keep, entry_labels = sample_rois(entry, rois_per_image, fg_fraction, rng)
-        image = _read_image(entry, images)
+        image = read_image(entry, images)
         if entry.flipped:
             image = transforms.flip_image(image)
         factor = transforms.scale_factor(entry.height, entry.width, scale, max_size)

@@ -10,6 +10,8 @@
 import numpy as np
 from PIL import Image
 
+from .. import boxes as box_ops
+
 
 def scale_factor(height, width, scale, max_size):
     """The factor that resizes a height x width image by the scale rule.
@@ -46,3 +48,15 @@ def to_picture(x, pixel_mean):
     """The inverse of to_network, for drawing: (3, H, W) float -> (H, W, 3) uint8 RGB."""
     image = x.transpose(1, 2, 0) + np.asarray(pixel_mean, np.float32)
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
+
+
+def crop_resize(image, box, size):
+    """The pixels of box (x1, y1, x2, y2), 0-based inclusive, warped to a size x size picture:
+    (H, W, 3) uint8 -> (size, size, 3) uint8, bilinear. As R-CNN warps a region for its
+    classifier, the aspect ratio is not kept; the box is clipped to the image first."""
+    height, width = image.shape[:2]
+    clipped = box_ops.clip(np.asarray(box, np.float64).reshape(1, 4), height, width)[0]
+    x1, y1, x2, y2 = (int(v) for v in np.round(clipped))
+    x2, y2 = max(x2, x1), max(y2, y1)
+    region = Image.fromarray(np.ascontiguousarray(image[y1:y2 + 1, x1:x2 + 1]))
+    return np.asarray(region.resize((size, size), Image.BILINEAR))

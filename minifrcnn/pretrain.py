@@ -1,0 +1,131 @@
+"""Initialising a detector from a pre-trained classifier (paper section 2.2).
+
+Fast R-CNN starts from a network trained to classify whole images (VGG16 on ImageNet). With no
+ImageNet at hand, minifrcnn makes the same kind of start from the training data itself: it trains
+the trunk (convs, fc6, fc7) plus a throw-away last layer `fc8` as an image classifier on square
+crops, each crop the warped region of an object (labelled with its class) or of a background
+proposal (label 0), as R-CNN fine-tuned its classifier on warped regions.
+
+The classifier and the detector share every layer up to fc7; three changes turn one into the
+other (`to_detector`):
+
+1. the last max-pool becomes RoI pooling (FastRCNN.classify_forward max-pools, forward RoI-pools:
+   a crop of config.crop_size pixels max-pools to exactly roi_size, the size fc6 expects);
+2. the last fully connected layer and its softmax (fc8, K+1 classes) are replaced by the two
+   sibling heads, cls_score (K+1) and bbox_pred (4(K+1)), freshly drawn from Gaussians with std
+   0.01 and 0.001;
+3. the network takes two inputs, images and their RoIs.
+"""
+
+import time
+
+import numpy as np
+
+from .data import transforms
+from .data.minibatch import FG_THRESHOLD, read_image
+from .layers import linear_backward, linear_forward, softmax_cross_entropy
+from .sgd import SGD
+from .train import progress_bar
+
+CROPS_PER_BATCH = 64
+IMAGES_PER_BATCH = 8             # crops of a batch come from this many images ...
+FG_CROP_FRACTION = 0.75          # ... and three in four are objects
+CROP_FG_THRESHOLD = 0.7          # object crops: proposals this close to a box (gt boxes included)
+CROP_BG_THRESHOLD = 0.3          # background crops: proposals farther than this from every box
+
+
+def _crop_pools(roidb):
+    """Per roidb entry: indices of its object-like RoIs and of its background RoIs."""
+    pools = []
+    for entry in roidb:
+        fg = np.flatnonzero(entry.max_overlaps >= CROP_FG_THRESHOLD)
+        bg = np.flatnonzero(entry.max_overlaps < CROP_BG_THRESHOLD)
+        pools.append((fg, bg))
+    return pools
+
+
+def crop_batch(roidb, pools, config, rng, images):
+    """CROPS_PER_BATCH crops (B, 3, S, S) float32, S = config.crop_size, and labels (B,).
+
+    Draws IMAGES_PER_BATCH entries, then from each a share of object crops (label: the class of
+    the box they overlap, whose IoU >= 0.7 >= FG_THRESHOLD) and of background crops (label 0),
+    with replacement: an image has few boxes but many crops are needed.
+    """
+    per_image = CROPS_PER_BATCH // IMAGES_PER_BATCH
+    n_fg = round(FG_CROP_FRACTION * per_image)
+    crops, labels = [], []
+    for index in rng.integers(len(roidb), size=IMAGES_PER_BATCH):
+        entry, (fg, bg) = roidb[index], pools[index]
+        chosen = [rng.choice(fg, n_fg)] if len(fg) else []
+        if len(bg):
+            chosen.append(rng.choice(bg, per_image - n_fg if len(fg) else per_image))
+        chosen = np.concatenate(chosen) if chosen else np.zeros(0, np.int64)
+        image = read_image(entry, images)
+        if entry.flipped:
+            image = transforms.flip_image(image)
+        for roi in chosen:
+            crop = transforms.crop_resize(image, entry.rois[roi], config.crop_size)
+            crops.append(transforms.to_network(crop, config.pixel_mean))
+            is_object = entry.max_overlaps[roi] >= FG_THRESHOLD
+            labels.append(entry.labels[roi] if is_object else 0)
+    return np.stack(crops), np.asarray(labels, np.int64)
+
+
+def pretrain_classifier(model, roidb, rng, *, iters=None, seconds=None, lr=0.01, progress=True):
+    """Train model's trunk (every conv, fc6, fc7) with a new fc8 as a (K+1)-way crop classifier.
+
+    roidb: from minifrcnn.data.minibatch.build_roidb; rng: np.random.Generator; stop after
+    `iters` iterations or `seconds` of wall time, whichever is given (lr drops 10x at 75 %).
+    The model's parameters are trained in place (frozen layers included: this is the stage that
+    learns them). Returns the history, a list of (iteration, loss, accuracy).
+    """
+    if (iters is None) == (seconds is None):
+        raise ValueError("give exactly one of iters and seconds")
+    width = model.config.fc[-1]
+    fc8 = {"fc8.w": (rng.standard_normal((model.num_classes, width)) * 0.01).astype(model.dtype),
+           "fc8.b": np.zeros(model.num_classes, model.dtype)}
+    trunk = [key for key in model.params if key.split(".")[0] not in ("cls_score", "bbox_pred")]
+    params = {**{key: model.params[key] for key in trunk}, **fc8}
+    sgd = SGD(params, list(params))
+    frozen, model.frozen = model.frozen, set()        # the classifier learns every layer
+    pools = _crop_pools(roidb)
+    images = {}
+    history = []
+    start = time.perf_counter()
+    bar = progress_bar("pretrain", iters, seconds, progress)
+    try:
+        iteration = 0
+        while True:
+            elapsed = time.perf_counter() - start
+            done = iteration / iters if iters is not None else elapsed / seconds
+            if done >= 1:
+                break
+            crops, labels = crop_batch(roidb, pools, model.config, rng, images)
+            fc7 = model.classify_forward(crops, train=True, rng=rng)
+            scores, fc8_cache = linear_forward(fc7, params["fc8.w"], params["fc8.b"])
+            loss, dscores = softmax_cross_entropy(scores, labels)
+            if not np.isfinite(loss):
+                raise FloatingPointError(f"pretraining loss became {loss} at iteration {iteration}")
+            dfc7, dw, db = linear_backward(dscores, fc8_cache)
+            model.trunk_backward(dfc7)
+            grads = {**model.grads, "fc8.w": dw, "fc8.b": db}
+            sgd.step(grads, lr * (0.1 if done >= 0.75 else 1.0))
+            accuracy = float(np.mean(scores.argmax(axis=1) == labels))
+            history.append((iteration, float(loss), accuracy))
+            iteration += 1
+            bar.n = iteration if iters is not None else min(round(elapsed), bar.total)
+            bar.set_postfix_str(f"it {iteration}, loss {loss:.3f}, accuracy {accuracy:.2f}")
+    finally:
+        model.frozen = frozen
+        bar.close()
+    return history
+
+
+def to_detector(model, rng):
+    """The conversion: fc8 is gone (it never was one of the model's parameters) and the two
+    sibling heads are drawn afresh, cls_score ~ N(0, 0.01) and bbox_pred ~ N(0, 0.001), biases 0.
+    RoI pooling in place of the last max-pool is FastRCNN.forward itself."""
+    for name, std in (("cls_score", 0.01), ("bbox_pred", 0.001)):
+        w = model.params[f"{name}.w"]
+        model.params[f"{name}.w"] = (rng.standard_normal(w.shape) * std).astype(model.dtype)
+        model.params[f"{name}.b"] = np.zeros_like(model.params[f"{name}.b"])

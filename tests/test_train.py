@@ -1,0 +1,166 @@
+"""Training: SGD by hand, resume equals an uninterrupted run, the NaN stop, pretraining, the CLI."""
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from minifrcnn import train as train_module
+from minifrcnn.data.synth import write_synthetic_voc
+from minifrcnn.model import FastRCNN, read_npz
+from minifrcnn.pretrain import to_detector
+from minifrcnn.sgd import SGD
+from minifrcnn.train import CHECKPOINT_FORMAT, TrainingError, TrainSettings, train, train_command
+
+
+@pytest.fixture(scope="module")
+def dataset_root(tmp_path_factory):
+    """Six synthetic images with their proposals cached once for the whole module."""
+    root = tmp_path_factory.mktemp("data")
+    write_synthetic_voc(root, 6, 2, seed=0, progress=False)
+    train_module.prepare_data(TrainSettings(data=str(root), out=str(root / "x.npz"), iters=1),
+                              progress=False, log=lambda text: None)
+    return root
+
+
+def settings(root, out, **changes):
+    values = dict(data=str(root), out=str(out), config="tiny", iters=6, seed=3,
+                  checkpoint_every=2, backend="numpy")
+    values.update(changes)
+    return TrainSettings(**values)
+
+
+def quiet(s, **kwargs):
+    return train(s, progress=False, log=lambda text: None, **kwargs)
+
+
+def test_sgd_update_by_hand():
+    params = {"fc.w": np.array([1.0, -2.0]), "fc.b": np.array([0.5])}
+    sgd = SGD(params, ["fc.w", "fc.b"], momentum=0.9, weight_decay=0.1)
+    grads = {"fc.w": np.array([0.2, 0.4]), "fc.b": np.array([1.0])}
+    sgd.step(grads, lr=0.5)
+    # v = lr (g + wd w) for weights, 2 lr g for biases; w -= v
+    np.testing.assert_allclose(sgd.velocity["fc.w"], [0.5 * (0.2 + 0.1), 0.5 * (0.4 - 0.2)])
+    np.testing.assert_allclose(params["fc.w"], [1.0 - 0.15, -2.0 - 0.1])
+    np.testing.assert_allclose(params["fc.b"], [0.5 - 1.0])
+    sgd.step(grads, lr=0.5)
+    v_w = 0.9 * np.array([0.15, 0.1]) + 0.5 * (np.array([0.2, 0.4]) + 0.1 * np.array([0.85, -2.1]))
+    np.testing.assert_allclose(params["fc.w"], [0.85, -2.1] - v_w)
+    np.testing.assert_allclose(params["fc.b"], [-0.5 - (0.9 * 1.0 + 1.0)])
+
+
+def test_a_run_writes_model_checkpoint_and_loss_curve(dataset_root, tmp_path):
+    s = settings(dataset_root, tmp_path / "m.npz")
+    model, state = quiet(s)
+    assert state.iteration == 6 and len(state.history.loss) == 6
+    assert all(np.isfinite(state.history.loss))
+    loaded = FastRCNN.load(s.out)
+    assert loaded.classes == model.classes and loaded.config.name == "tiny"
+    assert (tmp_path / "m_loss.png").stat().st_size > 1000
+    _, meta = read_npz(s.checkpoint_path, expected_format=CHECKPOINT_FORMAT)
+    assert meta["iteration"] == 6
+    # The learning rate drops 10x at 75 % of the iterations.
+    assert state.history.lr[:4] == [s.lr] * 4
+    assert state.history.lr[5] == pytest.approx(s.lr * 0.1)
+
+
+def test_resume_reaches_the_weights_of_an_uninterrupted_run(dataset_root, tmp_path, monkeypatch):
+    whole, _ = quiet(settings(dataset_root, tmp_path / "whole.npz"))
+
+    # Stop the second run during its fifth iteration: the checkpoint of iteration 4 survives.
+    calls = {"n": 0}
+    real = train_module.get_minibatch
+
+    def stop_at_fifth(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "get_minibatch", stop_at_fifth)
+    s = settings(dataset_root, tmp_path / "cut.npz")
+    with pytest.raises(KeyboardInterrupt):
+        quiet(s)
+    _, meta = read_npz(s.checkpoint_path, expected_format=CHECKPOINT_FORMAT)
+    assert meta["iteration"] == 4
+    monkeypatch.setattr(train_module, "get_minibatch", real)
+
+    resumed, state = quiet(settings(dataset_root, tmp_path / "cut.npz", resume=True))
+    assert state.iteration == 6 and len(state.history.loss) == 6
+    for key in whole.params:
+        np.testing.assert_array_equal(resumed.params[key], whole.params[key], err_msg=key)
+    assert (tmp_path / "cut.npz").read_bytes() == (tmp_path / "whole.npz").read_bytes()
+
+
+def test_resume_with_other_settings_is_refused(dataset_root, tmp_path):
+    quiet(settings(dataset_root, tmp_path / "m.npz", iters=2))
+    with pytest.raises(TrainingError, match="seed"):
+        quiet(settings(dataset_root, tmp_path / "m.npz", iters=2, seed=4, resume=True))
+
+
+def test_a_diverging_loss_stops_with_a_message(dataset_root, tmp_path, capsys):
+    s = settings(dataset_root, tmp_path / "m.npz", lr=1e12)
+    assert train_command(s) == 1
+    err = capsys.readouterr().err
+    assert "diverged" in err and "--lr" in err and "Traceback" not in err
+    assert not (tmp_path / "m.npz").exists()
+    # The checkpoint written before the first step is intact and loadable.
+    _, meta = read_npz(s.checkpoint_path, expected_format=CHECKPOINT_FORMAT)
+    assert meta["iteration"] == 0
+
+
+def test_pretraining_then_conversion(dataset_root, tmp_path):
+    s = settings(dataset_root, tmp_path / "m.npz", pretrain=True, iters=8)
+    model, state = quiet(s)
+    history = state.history.pretrain
+    assert len(history) == 2                      # a quarter of the iterations
+    assert all(np.isfinite(loss) and 0 <= accuracy <= 1 for _, loss, accuracy in history)
+    # Pretraining starts from learned filters, so the config's frozen layers stay frozen.
+    assert model.frozen == set(model.config.frozen)
+
+
+def test_to_detector_draws_fresh_heads():
+    model = FastRCNN("tiny", ["__background__", "a"], backend="numpy")
+    for key in model.params:
+        model.params[key] = model.params[key] + 1.0
+    trunk = {key: value.copy() for key, value in model.params.items()}
+    to_detector(model, np.random.default_rng(0))
+    assert model.params["cls_score.w"].std() < 0.05 and not model.params["cls_score.b"].any()
+    assert np.abs(model.params["bbox_pred.w"]).max() < 0.01
+    for key in ("conv1_1.w", "fc6.w", "fc7.b"):
+        np.testing.assert_array_equal(model.params[key], trunk[key])
+
+
+def test_a_dataset_without_objects_is_an_error(tmp_path):
+    root = tmp_path / "data"
+    write_synthetic_voc(root, 1, 0, seed=0, progress=False)
+    for xml in (root / "Annotations").glob("*.xml"):
+        text = xml.read_text()
+        start, end = text.index("<object>"), text.rindex("</object>") + len("</object>")
+        xml.write_text(text[:start] + text[end:])
+    shutil.rmtree(root / "proposals_cache", ignore_errors=True)
+    with pytest.raises(TrainingError, match="no image"):
+        quiet(settings(root, tmp_path / "m.npz"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--iters", "5", "--minutes", "1"], "not allowed with argument"),
+    (["--iters", "0"], "must be a positive integer"),
+    (["--config", "huge"], "invalid choice"),
+])
+def test_cli_usage_errors(args, message, tmp_path):
+    completed = subprocess.run([sys.executable, "-m", "minifrcnn", "train", str(tmp_path),
+                                "--out", str(tmp_path / "m.npz"), *args],
+                               capture_output=True, text=True)
+    assert completed.returncode == 2
+    assert message in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_cli_broken_dataset_is_a_message(tmp_path):
+    completed = subprocess.run([sys.executable, "-m", "minifrcnn", "train", str(tmp_path / "nope"),
+                                "--out", str(tmp_path / "m.npz"), "--iters", "1"],
+                               capture_output=True, text=True)
+    assert completed.returncode == 1
+    assert "nope" in completed.stderr and "Traceback" not in completed.stderr
