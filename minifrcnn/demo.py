@@ -24,16 +24,14 @@ PICTURES = 6
 
 def detections_grid(model, dataset, proposals, path, count=PICTURES):
     """The first `count` test images with their detections (score >= 0.5), in a 2 x 3 grid."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .detect import detect, read_image
+    from .detect import detect, read_image, save_figure
     from .viz import draw_detections
 
     samples = dataset.samples[:count]
-    fig, axes = plt.subplots(2, (len(samples) + 1) // 2, figsize=(12, 7))
+    fig = Figure(figsize=(12, 7))
+    axes = fig.subplots(2, (len(samples) + 1) // 2)
     for ax, sample in zip(np.ravel(axes), samples):
         image = read_image(sample.image_path)
         detections = detect(model, image, proposals[sample.image_id])
@@ -42,8 +40,7 @@ def detections_grid(model, dataset, proposals, path, count=PICTURES):
         ax.axis("off")
     fig.suptitle("Detections on held-out test images (score >= 0.5)")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run_demo(out, minutes=DEMO_MINUTES, seed=0, backend=None, progress=True, log=print,

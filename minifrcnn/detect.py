@@ -188,7 +188,7 @@ def detect_dataset(model, dataset, proposals, progress=True, **detect_options):
     return records
 
 
-def _load_model(model_path, backend):
+def _load_model(model_path, backend, command):
     """FastRCNN.load, or None after printing why the file (or the backend) cannot be used."""
     from .model import FastRCNN
 
@@ -196,7 +196,7 @@ def _load_model(model_path, backend):
         return FastRCNN.load(model_path, backend=backend)
     # ModelFileError is a ValueError naming the file; an unusable backend is a ValueError too.
     except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"minifrcnn {command}: {error}", file=sys.stderr)
         return None
 
 
@@ -231,7 +231,7 @@ def detect_command(model_path, image_paths, out_dir, score_threshold=DEFAULT_SCO
     or an output that cannot be written (images after a bad one are not processed and
     detections.json is not written).
     """
-    model = _load_model(model_path, backend)
+    model = _load_model(model_path, backend, "detect")
     if model is None:
         return 1
     records, pictures, names = [], [], set()
@@ -259,7 +259,7 @@ def detect_command(model_path, image_paths, out_dir, score_threshold=DEFAULT_SCO
             json.dump(records, handle, indent=1)
     # read_image's ValueError names the image; an OSError names the file that cannot be written.
     except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"minifrcnn detect: {error}", file=sys.stderr)
         return 1
     for picture, count, drawn in pictures:
         print(f"wrote {picture}: {count} detections, {drawn} drawn (score >= {draw_threshold:g})")
@@ -337,7 +337,7 @@ def evaluate_command(model_path, data, split="test", use_07_metric=True, as_json
     or a dataset with a class the model does not know.
     """
     info = sys.stderr if as_json else sys.stdout
-    model = _load_model(model_path, backend)
+    model = _load_model(model_path, backend, "evaluate")
     if model is None:
         return 1
     try:
@@ -347,7 +347,7 @@ def evaluate_command(model_path, data, split="test", use_07_metric=True, as_json
             max_per_image=max_per_image, scales=scales)
     # DatasetError (a broken split, an unknown class) and an unreadable image are ValueErrors.
     except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"minifrcnn evaluate: {error}", file=sys.stderr)
         return 1
     metric = "VOC07 11-point" if use_07_metric else "VOC area"
     if as_json:
@@ -364,7 +364,7 @@ def evaluate_command(model_path, data, split="test", use_07_metric=True, as_json
     try:
         save_figure(fig, plot)
     except OSError as error:
-        print(f"error: cannot write the plot: {error}", file=sys.stderr)
+        print(f"minifrcnn evaluate: cannot write the plot: {error}", file=sys.stderr)
         return 1
     print(f"wrote {plot}", file=info)
     return 0

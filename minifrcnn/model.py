@@ -106,9 +106,12 @@ CONFIGS = {
                    max_size=48, input_scale=1 / 64),
     # The demo and lessons: trains on 2 CPU cores in minutes on images of 160-320 px. Four
     # one-conv stages give a feature stride of 8, fine enough for 15-pixel objects, and the
-    # 6x6 RoI pool feeds fc6 with 128 * 36 inputs.
+    # 6x6 RoI pool feeds fc6 with 128 * 36 inputs. No dropout: in a run of a few thousand
+    # iterations it slows learning far more than it helps (on the synthetic shapes, 800
+    # iterations reached mAP 0.18 with dropout 0.5 and 0.40 without). Twice the channels learned
+    # no faster per iteration at three times the cost.
     "small": Config("small", stages=((16,), (32,), (64,), (128,)), roi_size=(6, 6),
-                    fc=(256, 256), frozen=("conv1_1",), scale=224, max_size=400,
+                    fc=(256, 256), dropout=0.0, frozen=("conv1_1",), scale=224, max_size=400,
                     input_scale=1 / 64),
     # The paper's "L" model, VGG16: 13 convs, RoI pooling 7x7 at 1/16, fc6/fc7 4096, conv1 and
     # conv2 frozen, shorter side 600 capped at 1000. For fidelity and benchmarks, not CPU training.

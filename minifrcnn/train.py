@@ -183,7 +183,7 @@ def progress_bar(desc, iters, seconds, enabled):
     if iters is not None:
         return tqdm(total=iters, desc=desc, unit="it", disable=not enabled)
     return tqdm(total=round(seconds), desc=desc, disable=not enabled,
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n}/{total} s [{postfix}]")
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n}/{total} s{postfix}")
 
 
 def _budget_fraction(settings, state, seconds_now):
@@ -194,8 +194,9 @@ def _budget_fraction(settings, state, seconds_now):
 
 
 def train(settings, progress=True, log=print):
-    """Run (or resume) a training run; returns (model, TrainState). Raises TrainingError when the
-    loss stops being finite (after saving nothing: the last checkpoint stays as it was)."""
+    """Run (or resume) a training run; returns (model, TrainState), the model as saved (the
+    target normalisation folded into bbox_pred, so it emits raw deltas). Raises TrainingError
+    when the loss stops being finite (after saving nothing: the last checkpoint stays as it was)."""
     dataset, roidb = prepare_data(settings, progress, log)
     rng = np.random.default_rng(settings.seed)
     model = FastRCNN(settings.config, dataset.classes, backend=settings.backend, rng=rng)
@@ -244,10 +245,13 @@ def train(settings, progress=True, log=print):
             batch = get_minibatch(sampler.next_batch(), model.num_classes, means, stds, rng,
                                   scales=scales, max_size=config.max_size,
                                   pixel_mean=config.pixel_mean, images=images)
-            cls_score, bbox_pred = model.forward(batch.images, batch.rois, train=True, rng=rng)
-            loss, dcls_score, dbbox_pred = multitask_loss(cls_score, bbox_pred, batch.labels,
-                                                          batch.bbox_targets, batch.bbox_weights)
-            loss_cls = float(softmax_cross_entropy(cls_score, batch.labels)[0])
+            # A diverging run overflows somewhere first; the finite-loss check below says so
+            # once, in words, instead of NumPy's warnings from deep inside the layers.
+            with np.errstate(over="ignore", invalid="ignore"):
+                cls_score, bbox_pred = model.forward(batch.images, batch.rois, train=True, rng=rng)
+                loss, dcls_score, dbbox_pred = multitask_loss(
+                    cls_score, bbox_pred, batch.labels, batch.bbox_targets, batch.bbox_weights)
+                loss_cls = float(softmax_cross_entropy(cls_score, batch.labels)[0])
             if not np.isfinite(loss):
                 raise TrainingError(
                     f"the loss became {float(loss)} at iteration {state.iteration} (classification "
@@ -271,18 +275,21 @@ def train(settings, progress=True, log=print):
     save_checkpoint(settings, model, sgd, sampler, rng, state, means, stds)
     model.save(settings.out, bbox_means=means, bbox_stds=stds)
     plot_loss(state.history, settings.loss_plot_path)
+    # Return what was saved: a model whose bbox_pred emits raw deltas, ready for detect.
+    model.params = model.folded_params(means, stds)
     return model, state
 
 
 def plot_loss(history, path, smooth=50):
     """The loss curve: total, classification and box loss per iteration (a moving average over
     `smooth` iterations over the raw values), the learning-rate step marked."""
-    import matplotlib
+    # A Figure of its own, not pyplot: training inside a notebook leaves its plots alone.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     x = np.asarray(history.iteration)
     for name, color in (("loss", "black"), ("loss_cls", "tab:blue"), ("loss_box", "tab:orange")):
         y = np.asarray(getattr(history, name))
@@ -305,7 +312,6 @@ def plot_loss(history, path, smooth=50):
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 

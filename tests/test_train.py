@@ -58,6 +58,9 @@ def test_a_run_writes_model_checkpoint_and_loss_curve(dataset_root, tmp_path):
     assert all(np.isfinite(state.history.loss))
     loaded = FastRCNN.load(s.out)
     assert loaded.classes == model.classes and loaded.config.name == "tiny"
+    # train returns the model as saved: normalisation folded in, raw deltas out.
+    for key in model.params:
+        np.testing.assert_array_equal(model.params[key], loaded.params[key].astype(model.dtype))
     assert (tmp_path / "m_loss.png").stat().st_size > 1000
     _, meta = read_npz(s.checkpoint_path, expected_format=CHECKPOINT_FORMAT)
     assert meta["iteration"] == 6
