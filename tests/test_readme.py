@@ -16,7 +16,7 @@ def test_quick_start_has_exactly_two_commands():
     commands = quick_start_commands()
     assert len(commands) == 2, commands
     assert all("\n" not in command for command in commands), "each command is one line"
-    assert "minifrcnn gradcheck" in commands[0]
+    assert "minifrcnn demo" in commands[0]
     assert "tests/run.sh" in commands[1]
 
 
