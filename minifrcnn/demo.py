@@ -26,7 +26,8 @@ def detections_grid(model, dataset, proposals, path, count=PICTURES):
     """The first `count` test images with their detections (score >= 0.5), in a 2 x 3 grid."""
     from matplotlib.figure import Figure
 
-    from .detect import detect, read_image, save_figure
+    from .data.transforms import read_image
+    from .detect import detect, save_figure
     from .viz import draw_detections
 
     samples = dataset.samples[:count]

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from PIL import Image
 from tqdm import tqdm
 
 from . import boxes as box_ops
-from .data.transforms import resize, scale_factor, to_network
+from .data.transforms import read_image, resize, scale_factor, to_network
 from .layers import softmax
 
 # py-faster-rcnn's test settings (fast-rcnn-spec.md, "Test time"); `detect` and `evaluate` share them.
@@ -159,17 +158,6 @@ def detect(model, image, proposals=None, score_threshold=DEFAULT_SCORE_THRESHOLD
     best = np.argsort(-scores, kind="stable")[:max_per_image]
     return Detections(np.concatenate(found_boxes)[best].astype(np.float32),
                       scores[best].astype(np.float32), np.concatenate(found_labels)[best], classes)
-
-
-def read_image(path):
-    """The image at path as (H, W, 3) uint8 RGB. Raises ValueError naming the file when it is
-    missing, unreadable or truncated."""
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    # PIL raises many kinds (OSError, SyntaxError, DecompressionBombError, ...) for a broken file.
-    except Exception as error:
-        raise ValueError(f"{path}: cannot read the image ({error})") from error
 
 
 def detect_dataset(model, dataset, proposals, progress=True, **detect_options):

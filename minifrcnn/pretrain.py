@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from .data import transforms
-from .data.minibatch import FG_THRESHOLD, read_image
+from .data.minibatch import FG_THRESHOLD, entry_image
 from .layers import linear_backward, linear_forward, softmax_cross_entropy
 from .sgd import SGD
 from .train import progress_bar
@@ -60,7 +60,7 @@ def crop_batch(roidb, pools, config, rng, images):
         if len(bg):
             chosen.append(rng.choice(bg, per_image - n_fg if len(fg) else per_image))
         chosen = np.concatenate(chosen) if chosen else np.zeros(0, np.int64)
-        image = read_image(entry, images)
+        image = entry_image(entry, images)
         if entry.flipped:
             image = transforms.flip_image(image)
         for roi in chosen:

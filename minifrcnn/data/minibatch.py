@@ -40,7 +40,6 @@ trainer that saves `rng.bit_generator.state` and `MinibatchSampler.state()` resu
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from .. import boxes as box_ops
 from . import transforms
@@ -243,15 +242,11 @@ class Minibatch:
     scale_factors: np.ndarray
 
 
-def read_image(entry, images):
+def entry_image(entry, images=None):
     """entry's image as (H, W, 3) uint8 RGB, unmirrored, from the cache `images` if there."""
     if images is not None and entry.image_path in images:
         return images[entry.image_path]
-    try:
-        with Image.open(entry.image_path) as picture:
-            image = np.asarray(picture.convert("RGB"))
-    except OSError as err:
-        raise ValueError(f"cannot read image {entry.image_path}: {err}") from err
+    image = transforms.read_image(entry.image_path)
     if image.shape[:2] != (entry.height, entry.width):
         raise ValueError(f"image {entry.image_path} is {image.shape[1]}x{image.shape[0]} pixels "
                          f"but its annotation says {entry.width}x{entry.height}")
@@ -281,7 +276,7 @@ def get_minibatch(entries, num_classes, means, stds, rng, *, scales, max_size, p
     for batch_index, entry in enumerate(entries):
         scale = scales[rng.integers(len(scales))]
         keep, entry_labels = sample_rois(entry, rois_per_image, fg_fraction, rng)
-        image = read_image(entry, images)
+        image = entry_image(entry, images)
         if entry.flipped:
             image = transforms.flip_image(image)
         factor = transforms.scale_factor(entry.height, entry.width, scale, max_size)

@@ -13,6 +13,17 @@ from PIL import Image
 from .. import boxes as box_ops
 
 
+def read_image(path):
+    """The image at path as (H, W, 3) uint8 RGB. Raises ValueError naming the file when it is
+    missing, unreadable or truncated."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    # PIL raises many kinds (OSError, SyntaxError, DecompressionBombError, ...) for a broken file.
+    except Exception as error:
+        raise ValueError(f"{path}: cannot read the image ({error})") from error
+
+
 def scale_factor(height, width, scale, max_size):
     """The factor that resizes a height x width image by the scale rule.
 
