@@ -273,7 +273,7 @@ def build_parser():
                    help="first train the trunk as a classifier on object crops, then convert it "
                    "into a detector (paper section 2.2); a quarter of the budget")
     p.add_argument("--lr", type=_positive_float, default=None,
-                   help="base learning rate (default: 0.003 for tiny/small, 0.001 for vgg16)")
+                   help="base learning rate (default: 0.02 for tiny/small, 0.001 for vgg16)")
     p.add_argument("--scales", type=_positive_int, nargs="+", metavar="S",
                    help="multi-scale training: shorter sides to draw from per image (default: "
                    "the configuration's scale)")
