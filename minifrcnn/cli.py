@@ -276,7 +276,7 @@ def build_parser():
                    help="base learning rate (default: 0.02 for tiny/small, 0.001 for vgg16)")
     p.add_argument("--scales", type=_positive_int, nargs="+", metavar="S",
                    help="multi-scale training: shorter sides to draw from per image (default: "
-                   "the configuration's scale)")
+                   "160 192 224 256 288 for small, the configuration's scale otherwise)")
     p.add_argument("--checkpoint-every", type=_positive_int, default=500, metavar="N",
                    help="write a checkpoint every N iterations (default 500)")
     p.add_argument("--resume", action="store_true",

@@ -36,6 +36,12 @@ LR_GAMMA = 0.1
 # nothing (or a short pretraining on the data itself) and have minutes, not hours: 0.02 learns
 # fastest of what was tried on the synthetic shapes (0.003 was clearly slower).
 DEFAULT_LR = {"tiny": 0.02, "small": 0.02, "vgg16": 0.001}
+# Multi-scale training (the paper's option; it draws a shorter side per image) is the default
+# for `small`: with a few hundred images the detector overfits, and scale jitter is the
+# augmentation the paper offers. Measured on a 5-class shapes dataset it had never seen, 10
+# minutes of training: test mAP 0.48 at the single scale 224 (0.88 on its own training
+# images), 0.55 with these scales. Their mean area is about 224^2, so a step costs the same.
+DEFAULT_TRAIN_SCALES = {"small": (160, 192, 224, 256, 288)}
 PRETRAIN_FRACTION = 0.25       # share of the budget spent pretraining, with --pretrain
 
 
@@ -201,7 +207,7 @@ def train(settings, progress=True, log=print):
     rng = np.random.default_rng(settings.seed)
     model = FastRCNN(settings.config, dataset.classes, backend=settings.backend, rng=rng)
     config = model.config
-    scales = settings.scales or (config.scale,)
+    scales = settings.scales or DEFAULT_TRAIN_SCALES.get(config.name, (config.scale,))
     means, stds = target_stats(roidb, model.num_classes)
     sampler = MinibatchSampler(roidb, IMAGES_PER_BATCH, rng=rng)
     state = TrainState()

@@ -227,10 +227,23 @@ def test_inspect_of_a_broken_dataset_exits_1_naming_the_file(tmp_path):
     assert "Traceback" not in completed.stdout + completed.stderr
 
 
-@pytest.mark.parametrize("command", ["synth", "inspect", "proposals"])
-def test_data_commands_have_help(command):
+@pytest.mark.parametrize("command", ["synth", "inspect", "proposals", "train", "detect",
+                                     "evaluate", "demo"])
+def test_commands_have_help(command):
     completed = run_cli(command, "--help")
     assert completed.returncode == 0 and f"usage: minifrcnn {command}" in completed.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["detect", "model.npz", "a.jpg"], "the following arguments are required: --out"),
+    (["detect", "model.npz", "a.jpg", "--out", "d", "--nms", "1.5"], "must be a number in [0, 1]"),
+    (["evaluate", "model.npz"], "the following arguments are required: DATA"),
+    (["demo", "--minutes", "0"], "must be a positive number"),
+])
+def test_detection_commands_usage_errors(args, message):
+    completed = run_cli(*args)
+    assert completed.returncode == 2
+    assert message in completed.stderr and "Traceback" not in completed.stderr
 
 
 def test_proposals_command_computes_then_reuses_the_cache(tmp_path, capsys):
