@@ -25,7 +25,7 @@ from .data import transforms
 from .data.minibatch import FG_THRESHOLD, entry_image
 from .layers import linear_backward, linear_forward, softmax_cross_entropy
 from .sgd import SGD
-from .train import progress_bar
+from .train import LR_GAMMA, LR_STEP_FRACTION, TrainingError, progress_bar
 
 CROPS_PER_BATCH = 64
 IMAGES_PER_BATCH = 8             # crops of a batch come from this many images ...
@@ -105,11 +105,13 @@ def pretrain_classifier(model, roidb, rng, *, iters=None, seconds=None, lr=0.01,
             scores, fc8_cache = linear_forward(fc7, params["fc8.w"], params["fc8.b"])
             loss, dscores = softmax_cross_entropy(scores, labels)
             if not np.isfinite(loss):
-                raise FloatingPointError(f"pretraining loss became {loss} at iteration {iteration}")
+                raise TrainingError(f"the pretraining loss became {float(loss)} at iteration "
+                                    f"{iteration}: training diverged. Try a smaller learning "
+                                    f"rate (--lr, now {lr:g})")
             dfc7, dw, db = linear_backward(dscores, fc8_cache)
             model.trunk_backward(dfc7)
             grads = {**model.grads, "fc8.w": dw, "fc8.b": db}
-            sgd.step(grads, lr * (0.1 if done >= 0.75 else 1.0))
+            sgd.step(grads, lr * (LR_GAMMA if done >= LR_STEP_FRACTION else 1.0))
             accuracy = float(np.mean(scores.argmax(axis=1) == labels))
             history.append((iteration, float(loss), accuracy))
             iteration += 1

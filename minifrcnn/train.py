@@ -245,8 +245,7 @@ def train(settings, progress=True, log=print):
     started = time.perf_counter() - state.elapsed
     last_save = state.iteration
     try:
-        while _budget_fraction(settings, state, time.perf_counter() - started) < 1:
-            done = _budget_fraction(settings, state, time.perf_counter() - started)
+        while (done := _budget_fraction(settings, state, time.perf_counter() - started)) < 1:
             lr = settings.lr * (LR_GAMMA if done >= LR_STEP_FRACTION else 1.0)
             batch = get_minibatch(sampler.next_batch(), model.num_classes, means, stds, rng,
                                   scales=scales, max_size=config.max_size,
