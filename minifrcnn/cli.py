@@ -252,8 +252,8 @@ def build_parser():
         help="train a Fast R-CNN on a VOC-layout folder",
         description="Train a Fast R-CNN on a split of a PASCAL-VOC-layout folder: selective-search "
         "proposals (computed and cached where missing), hierarchical sampling (2 images, 128 RoIs, "
-        "25%% foreground), flipped images, SGD with momentum 0.9 and weight decay 0.0005, the "
-        "learning rate divided by 10 at 75%% of the budget. Writes the model, a checkpoint "
+        "25% foreground), flipped images, SGD with momentum 0.9 and weight decay 0.0005, the "
+        "learning rate divided by 10 at 75% of the budget. Writes the model, a checkpoint "
         "(OUT.ckpt.npz, for --resume) and the loss curve (OUT_loss.png).",
     )
     p.add_argument("data", metavar="DATA", help="the dataset's root folder")

@@ -232,6 +232,8 @@ def test_inspect_of_a_broken_dataset_exits_1_naming_the_file(tmp_path):
 def test_commands_have_help(command):
     completed = run_cli(command, "--help")
     assert completed.returncode == 0 and f"usage: minifrcnn {command}" in completed.stdout
+    # argparse does not %-format descriptions: a doubled percent sign would show as "%%".
+    assert "%%" not in completed.stdout
 
 
 @pytest.mark.parametrize("args, message", [
