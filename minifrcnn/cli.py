@@ -88,9 +88,9 @@ def _train(args):
         settings = TrainSettings(
             data=args.data, out=args.out, split=args.split, config=args.config, iters=args.iters,
             minutes=10.0 if args.iters is None and args.minutes is None else args.minutes,
-            seed=args.seed, backend=args.backend, pretrain=args.pretrain,
+            seed=args.seed, backend=args.backend, pretrain=args.pretrain, init=args.init,
             lr=args.lr, scales=tuple(args.scales) if args.scales else None,
-            checkpoint_every=args.checkpoint_every, resume=args.resume)
+            shuffle_colours=args.shuffle_colours, checkpoint_every=args.checkpoint_every, resume=args.resume)
     except ValueError as error:
         print(f"minifrcnn train: {error}", file=sys.stderr)
         return 2
@@ -269,14 +269,23 @@ def build_parser():
     p.add_argument("--seed", type=_non_negative_int, default=0, help="seed (default 0)")
     p.add_argument("--backend", choices=BACKENDS, default=None,
                    help="layer implementations (default: numba where installed)")
-    p.add_argument("--pretrain", action="store_true",
-                   help="first train the trunk as a classifier on object crops, then convert it "
-                   "into a detector (paper section 2.2); a quarter of the budget")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--pretrain", action="store_true",
+                       help="first train the trunk as a classifier on object crops, then convert "
+                       "it into a detector (paper section 2.2); a quarter of the budget")
+    start.add_argument("--init", metavar="MODEL.npz", default=None,
+                       help="start from a model of the same configuration trained on other data "
+                       "(every layer up to fc7; the heads are drawn afresh for this dataset's "
+                       "classes), as the paper starts from an ImageNet classifier")
     p.add_argument("--lr", type=_positive_float, default=None,
                    help="base learning rate (default: 0.02 for tiny/small, 0.001 for vgg16)")
     p.add_argument("--scales", type=_positive_int, nargs="+", metavar="S",
                    help="multi-scale training: shorter sides to draw from per image (default: "
                    "160 192 224 256 288 for small, the configuration's scale otherwise)")
+    p.add_argument("--shuffle-colours", action=argparse.BooleanOptionalAction, default=None,
+                   help="colour augmentation: each training image's channels in a random order, "
+                   "half of them negated, for data whose colours say nothing about the class "
+                   "(default: on for small, off otherwise)")
     p.add_argument("--checkpoint-every", type=_positive_int, default=500, metavar="N",
                    help="write a checkpoint every N iterations (default 500)")
     p.add_argument("--resume", action="store_true",

@@ -24,6 +24,7 @@ import numpy as np
 from .data import transforms
 from .data.minibatch import FG_THRESHOLD, entry_image
 from .layers import linear_backward, linear_forward, softmax_cross_entropy
+from .model import FastRCNN, ModelFileError
 from .sgd import SGD
 from .train import LR_GAMMA, LR_STEP_FRACTION, TrainingError, progress_bar
 
@@ -121,6 +122,29 @@ def pretrain_classifier(model, roidb, rng, *, iters=None, seconds=None, lr=0.01,
         model.frozen = frozen
         bar.close()
     return history
+
+
+def init_from_model(model, path, rng):
+    """Start a detector from another trained network of the same configuration, as the paper
+    starts from an ImageNet classifier: every layer up to fc7 is copied from the model file at
+    `path` (trained on any classes), and the two sibling heads, whose sizes depend on the
+    classes, are drawn afresh by to_detector.
+
+    Raises ModelFileError naming the file when it cannot be read or holds other layers (stages,
+    RoI size, fc widths) or another input rule (pixel mean, input scale)."""
+    source = FastRCNN.load(path, backend="numpy")
+    # What the copied weights depend on: the layers' shapes and what the input pixels mean. The
+    # scale rule, dropout and frozen layers are the new training's own business.
+    differ = [name for name in ("stages", "roi_size", "fc", "pixel_mean", "input_scale")
+              if getattr(source.config, name) != getattr(model.config, name)]
+    if differ:
+        raise ModelFileError(f"{path}: a {source.config.name!r} model whose {', '.join(differ)} "
+                             f"differ from the {model.config.name!r} configuration being "
+                             "trained; initialise from a model of the same configuration")
+    for key in model.params:
+        if key.split(".")[0] not in ("cls_score", "bbox_pred"):
+            model.params[key] = source.params[key].astype(model.dtype, copy=True)
+    to_detector(model, rng)
 
 
 def to_detector(model, rng):

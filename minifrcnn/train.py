@@ -1,7 +1,8 @@
 """Training a Fast R-CNN (paper section 2.3; fast-rcnn-spec.md, "Training recipe").
 
     dataset + cached proposals --build_roidb--> roidb (+ flips) --target_stats--> means, stds
-    [pretrain the trunk as a crop classifier, then convert it to a detector]   (--pretrain)
+    [start from another model's layers up to fc7, new heads]                      (--init)
+    [or pretrain the trunk as a crop classifier, then convert it to a detector]   (--pretrain)
     repeat: minibatch (N=2 images, R=128 RoIs) -> forward -> multitask loss -> backward -> SGD
     save: the model file with the target normalisation folded into bbox_pred, a loss curve
 
@@ -42,6 +43,10 @@ DEFAULT_LR = {"tiny": 0.02, "small": 0.02, "vgg16": 0.001}
 # minutes of training: test mAP 0.48 at the single scale 224 (0.88 on its own training
 # images), 0.55 with these scales. Their mean area is about 224^2, so a step costs the same.
 DEFAULT_TRAIN_SCALES = {"small": (160, 192, 224, 256, 288)}
+# Colour shuffling (transforms.shuffle_colours) by default for `small`, the configuration of the
+# shapes datasets, whose objects come in any colour: it multiplies the images' colourings by 12
+# without changing a single edge. Off elsewhere: in photographs colour can mean something.
+SHUFFLE_COLOURS_BY_DEFAULT = ("small",)
 PRETRAIN_FRACTION = 0.25       # share of the budget spent pretraining, with --pretrain
 
 
@@ -62,9 +67,11 @@ class TrainSettings:
     seed: int = 0
     backend: str = None
     pretrain: bool = False
+    init: str = None                # a model file to start from (every layer up to fc7)
     lr: float = None
     scales: tuple = None
     flip: bool = True
+    shuffle_colours: bool = None    # default: on for the configurations in SHUFFLE_COLOURS_BY_DEFAULT
     checkpoint_every: int = 500
     resume: bool = False            # continue from checkpoint_path if it exists
 
@@ -75,8 +82,12 @@ class TrainSettings:
             raise ValueError(f"iters must be at least 1, got {self.iters}")
         if self.minutes is not None and not self.minutes > 0:
             raise ValueError(f"minutes must be positive, got {self.minutes}")
+        if self.init is not None and self.pretrain:
+            raise ValueError("give at most one of init and pretrain")
         if self.lr is None:
             self.lr = DEFAULT_LR.get(self.config, 0.001)
+        if self.shuffle_colours is None:
+            self.shuffle_colours = self.config in SHUFFLE_COLOURS_BY_DEFAULT
 
     @property
     def checkpoint_path(self):
@@ -90,8 +101,8 @@ class TrainSettings:
 
     def fingerprint(self):
         """The settings a resumed run must share with the run that wrote the checkpoint."""
-        keys = ("split", "config", "iters", "minutes", "seed", "backend", "pretrain", "lr",
-                "scales", "flip")
+        keys = ("split", "config", "iters", "minutes", "seed", "backend", "pretrain", "init", "lr",
+                "scales", "flip", "shuffle_colours")
         values = asdict(self)
         return {key: list(values[key]) if isinstance(values[key], tuple) else values[key]
                 for key in keys}
@@ -220,7 +231,13 @@ def train(settings, progress=True, log=print):
         if settings.resume:
             log(f"no checkpoint at {settings.checkpoint_path}: starting from the beginning")
         start = time.perf_counter()
-        if settings.pretrain:
+        if settings.init is not None:
+            from .pretrain import init_from_model
+
+            log(f"initialising every layer up to fc7 from {settings.init}; new heads for "
+                f"{model.num_classes} classes")
+            init_from_model(model, settings.init, rng)
+        elif settings.pretrain:
             from .pretrain import pretrain_classifier, to_detector
 
             budget = ({"iters": max(1, settings.iters // 4)} if settings.iters is not None else
@@ -249,7 +266,8 @@ def train(settings, progress=True, log=print):
             lr = settings.lr * (LR_GAMMA if done >= LR_STEP_FRACTION else 1.0)
             batch = get_minibatch(sampler.next_batch(), model.num_classes, means, stds, rng,
                                   scales=scales, max_size=config.max_size,
-                                  pixel_mean=config.pixel_mean, images=images)
+                                  pixel_mean=config.pixel_mean,
+                                  shuffle_colours=settings.shuffle_colours, images=images)
             # A diverging run overflows somewhere first; the finite-loss check below says so
             # once, in words, instead of NumPy's warnings from deep inside the layers.
             with np.errstate(over="ignore", invalid="ignore"):

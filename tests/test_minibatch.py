@@ -1,5 +1,6 @@
 """minifrcnn.data.minibatch: the roidb, target statistics, hierarchical sampling, minibatches."""
 
+import itertools
 import json
 from types import SimpleNamespace
 
@@ -248,10 +249,29 @@ def test_flipped_image_is_the_mirrored_array(two_images):
         assert np.any(np.all(mirror.rois == roi, axis=1))
 
 
-def test_same_rng_state_gives_the_same_minibatch(two_images):
+def test_shuffled_colours_are_a_channel_order_or_its_negative(two_images):
+    roidb, pixels = two_images
+    variants = set()
+    for seed in range(60):
+        batch = _batch(roidb[:1], seed, scales=(80,), shuffle_colours=True)     # factor 1
+        picture = to_picture(batch.images[0], MEAN)
+        found = [(order, negated) for order in itertools.permutations(range(3))
+                 for negated in (False, True)
+                 if np.array_equal(picture, 255 - pixels["a"][:, :, order] if negated
+                                   else pixels["a"][:, :, order])]
+        assert len(found) == 1, seed
+        variants.add(found[0])
+    assert len(variants) == 12           # every order, plain and negated
+    # the RoIs are drawn before the colours: the same as without shuffling
+    np.testing.assert_array_equal(_batch(roidb[:1], 5, shuffle_colours=True).rois,
+                                  _batch(roidb[:1], 5).rois)
+
+
+@pytest.mark.parametrize("shuffle_colours", [False, True])
+def test_same_rng_state_gives_the_same_minibatch(two_images, shuffle_colours):
     roidb, _ = two_images
-    first = _batch(roidb[1:3], 7, scales=(60, 90, 120))
-    second = _batch(roidb[1:3], 7, scales=(60, 90, 120))
+    first = _batch(roidb[1:3], 7, scales=(60, 90, 120), shuffle_colours=shuffle_colours)
+    second = _batch(roidb[1:3], 7, scales=(60, 90, 120), shuffle_colours=shuffle_colours)
     for name in ("images", "rois", "labels", "bbox_targets", "bbox_weights", "scale_factors"):
         np.testing.assert_array_equal(getattr(first, name), getattr(second, name))
     # multi-scale: the drawn scale changes from one batch to the next

@@ -9,8 +9,8 @@ import pytest
 
 from minifrcnn import train as train_module
 from minifrcnn.data.synth import write_synthetic_voc
-from minifrcnn.model import FastRCNN, read_npz
-from minifrcnn.pretrain import to_detector
+from minifrcnn.model import FastRCNN, ModelFileError, read_npz
+from minifrcnn.pretrain import init_from_model, to_detector
 from minifrcnn.sgd import SGD
 from minifrcnn.train import CHECKPOINT_FORMAT, TrainingError, TrainSettings, train, train_command
 
@@ -69,8 +69,10 @@ def test_a_run_writes_model_checkpoint_and_loss_curve(dataset_root, tmp_path):
     assert state.history.lr[5] == pytest.approx(s.lr * 0.1)
 
 
-def test_resume_reaches_the_weights_of_an_uninterrupted_run(dataset_root, tmp_path, monkeypatch):
-    whole, _ = quiet(settings(dataset_root, tmp_path / "whole.npz"))
+@pytest.mark.parametrize("shuffle_colours", [False, True])
+def test_resume_reaches_the_weights_of_an_uninterrupted_run(dataset_root, tmp_path, monkeypatch,
+                                                            shuffle_colours):
+    whole, _ = quiet(settings(dataset_root, tmp_path / "whole.npz", shuffle_colours=shuffle_colours))
 
     # Stop the second run during its fifth iteration: the checkpoint of iteration 4 survives.
     calls = {"n": 0}
@@ -83,14 +85,15 @@ def test_resume_reaches_the_weights_of_an_uninterrupted_run(dataset_root, tmp_pa
         return real(*args, **kwargs)
 
     monkeypatch.setattr(train_module, "get_minibatch", stop_at_fifth)
-    s = settings(dataset_root, tmp_path / "cut.npz")
+    s = settings(dataset_root, tmp_path / "cut.npz", shuffle_colours=shuffle_colours)
     with pytest.raises(KeyboardInterrupt):
         quiet(s)
     _, meta = read_npz(s.checkpoint_path, expected_format=CHECKPOINT_FORMAT)
     assert meta["iteration"] == 4
     monkeypatch.setattr(train_module, "get_minibatch", real)
 
-    resumed, state = quiet(settings(dataset_root, tmp_path / "cut.npz", resume=True))
+    resumed, state = quiet(settings(dataset_root, tmp_path / "cut.npz", resume=True,
+                                    shuffle_colours=shuffle_colours))
     assert state.iteration == 6 and len(state.history.loss) == 6
     for key in whole.params:
         np.testing.assert_array_equal(resumed.params[key], whole.params[key], err_msg=key)
@@ -136,6 +139,41 @@ def test_to_detector_draws_fresh_heads():
         np.testing.assert_array_equal(model.params[key], trunk[key])
 
 
+def test_colour_shuffling_is_on_by_default_for_small_only():
+    assert TrainSettings(data="d", out="m.npz", iters=1).shuffle_colours      # small
+    assert not TrainSettings(data="d", out="m.npz", iters=1, config="tiny").shuffle_colours
+    assert not TrainSettings(data="d", out="m.npz", iters=1, shuffle_colours=False).shuffle_colours
+
+
+def test_init_copies_every_layer_up_to_fc7_and_draws_new_heads(dataset_root, tmp_path):
+    source, _ = quiet(settings(dataset_root, tmp_path / "source.npz", iters=3))
+    target = FastRCNN("tiny", ["__background__", "a", "b"], backend="numpy")
+    init_from_model(target, str(tmp_path / "source.npz"), np.random.default_rng(0))
+    for key in source.params:
+        if key.startswith(("cls_score", "bbox_pred")):
+            assert target.params[key].shape[0] in (3, 12)        # sized for 2 classes + background
+        else:
+            np.testing.assert_array_equal(target.params[key], source.params[key], err_msg=key)
+    assert not target.params["cls_score.b"].any() and np.abs(target.params["bbox_pred.w"]).max() < 0.01
+
+    # A training run started from it keeps the configuration's frozen layers: they are learned.
+    model, state = quiet(settings(dataset_root, tmp_path / "m.npz", iters=2,
+                                  init=str(tmp_path / "source.npz")))
+    assert state.iteration == 2 and model.frozen == set(model.config.frozen)
+
+
+def test_init_from_another_configuration_is_refused(dataset_root, tmp_path):
+    quiet(settings(dataset_root, tmp_path / "source.npz", iters=1))
+    small = FastRCNN("small", ["__background__", "a"], backend="numpy")
+    with pytest.raises(ModelFileError, match="source.npz.*stages"):
+        init_from_model(small, str(tmp_path / "source.npz"), np.random.default_rng(0))
+
+
+def test_init_and_pretrain_together_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="init and pretrain"):
+        TrainSettings(data="d", out="m.npz", iters=1, init="x.npz", pretrain=True)
+
+
 def test_a_dataset_without_objects_is_an_error(tmp_path):
     root = tmp_path / "data"
     write_synthetic_voc(root, 1, 0, seed=0, progress=False)
@@ -152,6 +190,7 @@ def test_a_dataset_without_objects_is_an_error(tmp_path):
     (["--iters", "5", "--minutes", "1"], "not allowed with argument"),
     (["--iters", "0"], "must be a positive integer"),
     (["--config", "huge"], "invalid choice"),
+    (["--init", "x.npz", "--pretrain"], "not allowed with argument"),
 ])
 def test_cli_usage_errors(args, message, tmp_path):
     completed = subprocess.run([sys.executable, "-m", "minifrcnn", "train", str(tmp_path),
@@ -159,6 +198,15 @@ def test_cli_usage_errors(args, message, tmp_path):
                                capture_output=True, text=True)
     assert completed.returncode == 2
     assert message in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_cli_init_from_a_missing_file_is_a_message(dataset_root, tmp_path):
+    completed = subprocess.run([sys.executable, "-m", "minifrcnn", "train", str(dataset_root),
+                                "--out", str(tmp_path / "m.npz"), "--config", "tiny", "--iters",
+                                "1", "--init", str(tmp_path / "missing.npz")],
+                               capture_output=True, text=True)
+    assert completed.returncode == 1
+    assert "missing.npz: no such file" in completed.stderr and "Traceback" not in completed.stderr
 
 
 def test_cli_broken_dataset_is_a_message(tmp_path):

@@ -256,15 +256,17 @@ def entry_image(entry, images=None):
 
 
 def get_minibatch(entries, num_classes, means, stds, rng, *, scales, max_size, pixel_mean,
-                  rois_per_image=ROIS_PER_IMAGE, fg_fraction=FG_FRACTION, images=None):
+                  rois_per_image=ROIS_PER_IMAGE, fg_fraction=FG_FRACTION, shuffle_colours=False,
+                  images=None):
     """Build the minibatch of `entries` (N RoiEntry, from MinibatchSampler).
 
     For each image in order, the rng draws first its scale, `scales[rng.integers(len(scales))]`
-    (one scale: single-scale training; several: multi-scale), then its RoIs (sample_rois); this
-    fixed order makes the same rng state give the same minibatch. The image is read as RGB,
-    mirrored if entry.flipped, resized by transforms.scale_factor(height, width, scale, max_size),
-    and pixel_mean (3,) is subtracted; its RoIs are scaled by the same factor (not clipped: RoI
-    pooling clips its bins to the feature map).
+    (one scale: single-scale training; several: multi-scale), then its RoIs (sample_rois), then,
+    with shuffle_colours, its colours (transforms.shuffle_colours); this fixed order makes the
+    same rng state give the same minibatch. The image is read as RGB, mirrored if
+    entry.flipped, colour-shuffled, resized by transforms.scale_factor(height, width, scale,
+    max_size), and pixel_mean (3,) is subtracted; its RoIs are scaled by the same factor (not
+    clipped: RoI pooling clips its bins to the feature map).
 
     means, stds: (K+1, 4) from target_stats. images: an optional dict {image_path: (H, W, 3)
     uint8}, filled as images are read, so a training run that passes the same dict every step
@@ -279,6 +281,8 @@ def get_minibatch(entries, num_classes, means, stds, rng, *, scales, max_size, p
         image = entry_image(entry, images)
         if entry.flipped:
             image = transforms.flip_image(image)
+        if shuffle_colours:
+            image = transforms.shuffle_colours(image, rng)
         factor = transforms.scale_factor(entry.height, entry.width, scale, max_size)
         pictures.append(transforms.to_network(transforms.resize(image, factor), pixel_mean))
         factors.append(factor)

@@ -3,6 +3,7 @@
 - the scale rule: resize so the shorter side is `scale` pixels, unless that makes the longer side
   exceed `max_size`, in which case the longer side becomes `max_size` (600 / 1000 for VGG16);
 - horizontal flip of an image (its boxes flip with minifrcnn.boxes.flip);
+- colour shuffling, an augmentation for data whose colours say nothing about the class;
 - mean subtraction and the layout change from a picture, (H, W, 3) uint8 RGB, to the network's
   input, (3, H, W) float32, and back for drawing.
 """
@@ -47,6 +48,15 @@ def resize(image, factor):
 def flip_image(image):
     """Mirror an (H, W, ...) image left to right (its boxes: minifrcnn.boxes.flip)."""
     return image[:, ::-1]
+
+
+def shuffle_colours(image, rng):
+    """Colour augmentation for data whose classes do not depend on colour (shapes in any colour):
+    the three channels in a random order, then, with probability 1/2, the negative image
+    255 - x. Edges and shapes stay where they were; only the colours change, to one of 12
+    variants. (H, W, 3) uint8 -> (H, W, 3) uint8. The rng draws the order, then the coin."""
+    image = image[:, :, rng.permutation(3)]
+    return 255 - image if rng.random() < 0.5 else image
 
 
 def to_network(image, pixel_mean):
