@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from . import boxes as box_ops
-from .data.transforms import read_image, resize, scale_factor, to_network
+from .data.transforms import flip_image, read_image, resize, scale_factor, to_network
 from .layers import softmax
 
 # py-faster-rcnn's test settings (fast-rcnn-spec.md, "Test time"); `detect` and `evaluate` share them.
@@ -108,8 +108,23 @@ def _forward(model, image, proposals, scales):
     return cls_score, bbox_pred
 
 
+def _forward_mirrored(model, image, proposals, scales):
+    """_forward on the left-right mirrored image and proposals, read back in the original's
+    frame: the same (P, K+1) and (P, 4(K+1)) rows for the same proposals.
+
+    Mirroring keeps a box's size and moves its centre from cx to width - 1 - cx, so a predicted
+    shift tx of the mirrored box is a shift -tx of the original; ty, tw, th are unchanged.
+    """
+    cls_score, bbox_pred = _forward(model, flip_image(image),
+                                    box_ops.flip(proposals, image.shape[1]), scales)
+    deltas = bbox_pred.reshape(len(bbox_pred), -1, 4).copy()              # (P, K+1, 4)
+    deltas[:, :, 0] *= -1
+    return cls_score, deltas.reshape(bbox_pred.shape)
+
+
 def detect(model, image, proposals=None, score_threshold=DEFAULT_SCORE_THRESHOLD,
-           nms_threshold=DEFAULT_NMS_THRESHOLD, max_per_image=DEFAULT_MAX_PER_IMAGE, scales=None):
+           nms_threshold=DEFAULT_NMS_THRESHOLD, max_per_image=DEFAULT_MAX_PER_IMAGE, scales=None,
+           flip=False):
     """Detect objects in one image.
 
     model: a FastRCNN (anything with .config (scale, max_size, pixel_mean), .classes and
@@ -121,7 +136,11 @@ def detect(model, image, proposals=None, score_threshold=DEFAULT_SCORE_THRESHOLD
     max_per_image: at most this many detections over all classes, the highest scores;
     scales: None for the model's own scale rule (shorter side model.config.scale), or a tuple of
         shorter sides for multi-scale testing: each proposal is scored at the level where its
-        area is closest to 224^2 (longer sides capped at model.config.max_size).
+        area is closest to 224^2 (longer sides capped at model.config.max_size);
+    flip: also score the mirrored image and average the two passes' class scores (before the
+        softmax) and box deltas. The model was trained on mirrored images too, so the mirror is
+        as good a view as the original; averaging two views cancels part of each one's error,
+        for twice the test time. Not in the paper (off by default).
     Returns Detections, highest score first (equal scores: lower class first, then NMS order).
 
     Boxes are decoded from the ORIGINAL-pixel proposals: the deltas are relative to the box's own
@@ -143,6 +162,10 @@ def detect(model, image, proposals=None, score_threshold=DEFAULT_SCORE_THRESHOLD
                           np.zeros(0, np.int64), classes)
 
     cls_score, bbox_pred = _forward(model, image, proposals, scales)
+    if flip:
+        mirrored_score, mirrored_pred = _forward_mirrored(model, image, proposals, scales)
+        cls_score = (cls_score + mirrored_score) / 2
+        bbox_pred = (bbox_pred + mirrored_pred) / 2
     probabilities = softmax(cls_score)                                   # (P, K+1)
     height, width = image.shape[:2]
     decoded = box_ops.decode(proposals, bbox_pred).reshape(len(proposals), -1, 4)
@@ -209,7 +232,7 @@ def detections_figure(image, detections, draw_threshold=DEFAULT_DRAW_THRESHOLD):
 def detect_command(model_path, image_paths, out_dir, score_threshold=DEFAULT_SCORE_THRESHOLD,
                    nms_threshold=DEFAULT_NMS_THRESHOLD, max_per_image=DEFAULT_MAX_PER_IMAGE,
                    scales=None, backend=None, draw_threshold=DEFAULT_DRAW_THRESHOLD,
-                   progress=True):
+                   progress=True, flip=False):
     """`minifrcnn detect MODEL IMAGE... --out DIR`.
 
     For each image: selective search, detect, and DIR/<stem>.png with the detections of score
@@ -229,7 +252,7 @@ def detect_command(model_path, image_paths, out_dir, score_threshold=DEFAULT_SCO
             image = read_image(path)
             detections = detect(model, image, score_threshold=score_threshold,
                                 nms_threshold=nms_threshold, max_per_image=max_per_image,
-                                scales=scales)
+                                scales=scales, flip=flip)
             records.extend(detections.records(os.fspath(path)))
             # Two inputs a/x.jpg and b/x.jpg must not overwrite each other's picture.
             stem = os.path.splitext(os.path.basename(path))[0]
@@ -312,7 +335,7 @@ def precision_recall_figure(result, title):
 def evaluate_command(model_path, data, split="test", use_07_metric=True, as_json=False, plot=None,
                      cache_dir=None, backend=None, score_threshold=DEFAULT_SCORE_THRESHOLD,
                      nms_threshold=DEFAULT_NMS_THRESHOLD, max_per_image=DEFAULT_MAX_PER_IMAGE,
-                     scales=None, progress=True):
+                     scales=None, progress=True, flip=False):
     """`minifrcnn evaluate MODEL DATA --split test [--json]`.
 
     Scores the model on a split with evaluate_model, with the same detection settings as
@@ -332,7 +355,7 @@ def evaluate_command(model_path, data, split="test", use_07_metric=True, as_json
         result, dataset, records = evaluate_model(
             model, data, split, use_07_metric, cache_dir, progress,
             score_threshold=score_threshold, nms_threshold=nms_threshold,
-            max_per_image=max_per_image, scales=scales)
+            max_per_image=max_per_image, scales=scales, flip=flip)
     # DatasetError (a broken split, an unknown class) and an unreadable image are ValueErrors.
     except (ValueError, OSError) as error:
         print(f"minifrcnn evaluate: {error}", file=sys.stderr)

@@ -213,6 +213,68 @@ def test_multi_scale_forwards_each_proposal_at_its_level():
     np.testing.assert_allclose([box for box, _ in found], [box for box, _ in expected], atol=1e-4)
 
 
+class MirrorAwareModel(FakeModel):
+    """Answers with one table for the original image and another for its mirror, told apart by
+    the marker column IMAGE_MARKED has bright on its left edge only."""
+
+    def __init__(self, original, mirrored):
+        super().__init__(*original)
+        self.mirrored = [np.asarray(a, np.float32) for a in mirrored]
+
+    def forward(self, images, rois, train=False):
+        self.calls.append((images, rois))
+        mirrored = images[0, 0, :, -1].mean() > images[0, 0, :, 0].mean()
+        cls_score, bbox_pred = self.mirrored if mirrored else (self.cls_score, self.bbox_pred)
+        return cls_score[:len(rois)], bbox_pred[:len(rois)]
+
+
+IMAGE_MARKED = IMAGE.copy()
+IMAGE_MARKED[:, 0] = 255
+
+
+def deltas_for_class(c, tx, ty=0.0, tw=0.0, th=0.0):
+    """bbox_pred (1, 12) with (tx, ty, tw, th) in class c's columns, zero elsewhere."""
+    out = np.zeros((1, 12), np.float32)
+    out[0, 4 * c:4 * c + 4] = tx, ty, tw, th
+    return out
+
+
+def test_flip_scores_the_mirror_with_mirrored_proposals():
+    proposals = np.array([[10, 20, 49, 59]], np.float32)
+    model = MirrorAwareModel((scores_for(1), None), (scores_for(1), np.zeros((1, 12))))
+    detect(model, IMAGE_MARKED, proposals, flip=True)
+    (original, original_rois), (mirror, mirror_rois) = model.calls
+    np.testing.assert_array_equal(mirror, original[..., ::-1])       # the image, mirrored
+    np.testing.assert_allclose(original_rois[:, 1:], proposals)      # scale 200: factor 1
+    np.testing.assert_allclose(mirror_rois[:, 1:], [[250, 20, 289, 59]])   # W - x2 - 1, W - x1 - 1
+
+
+def test_flip_reads_a_mirrored_shift_back_in_the_original_frame():
+    # The proposal is 40 px wide. On the original the model moves it 10 px right (tx 0.25);
+    # a model that sees the same object in the mirror moves it 10 px LEFT there (tx -0.25), which
+    # is 10 px right in the original: the average must keep the shift, not cancel it. ty, tw, th
+    # do not change sign in a mirror: theirs average as they are.
+    proposals = np.array([[10, 20, 49, 59]], np.float32)
+    model = MirrorAwareModel((scores_for(1), deltas_for_class(1, 0.25, 0.1, 0.0, 0.2)),
+                             (scores_for(1), deltas_for_class(1, -0.25, 0.3, 0.0, 0.0)))
+    flipped = detect(model, IMAGE_MARKED, proposals, flip=True)
+    expected = box_ops.decode(proposals, deltas_for_class(1, 0.25, 0.2, 0.0, 0.1))[:, 4:8]
+    np.testing.assert_allclose(flipped.boxes, expected, atol=1e-4)
+    assert flipped.boxes[0, 0] == pytest.approx(20, abs=1e-4)
+
+
+def test_flip_averages_class_scores_before_the_softmax():
+    # Raw scores: the original says cat (+20), the mirror says dog (+20); their mean is a tie
+    # with background far below, so cat and dog come out at probability 1/2 each.
+    proposals = np.array([[10, 20, 49, 59]], np.float32)
+    model = MirrorAwareModel((scores_for(1), None), (scores_for(2), np.zeros((1, 12))))
+    detections = detect(model, IMAGE_MARKED, proposals, flip=True)
+    assert sorted(detections.labels.tolist()) == [1, 2]
+    np.testing.assert_allclose(detections.scores, [0.5, 0.5], rtol=1e-5)
+    alone = detect(model, IMAGE_MARKED, proposals)                     # flip off: one pass
+    assert alone.labels.tolist() == [1] and len(model.calls) == 3
+
+
 # ---------------------------------------------------------------- records
 
 
@@ -279,7 +341,7 @@ def test_evaluate_command_json(trained_files, tmp_path, capsys):
     root, model_path = trained_files
     plot = tmp_path / "pr.png"
     assert evaluate_command(model_path, root, "test", as_json=True, plot=plot,
-                            cache_dir=tmp_path / "cache", progress=False) == 0
+                            cache_dir=tmp_path / "cache", progress=False, flip=True) == 0
     captured = capsys.readouterr()
     result = json.loads(captured.out)
     assert list(result["ap"]) == list(SYNTH_CLASSES)
@@ -352,3 +414,17 @@ def test_draw_detections_and_precision_recall_plot():
     plot_precision_recall(ax, result)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["cat (AP 0.500)",
                                                                    "dog (AP n/a)"]
+
+
+@pytest.mark.parametrize("command, target", [
+    (["detect", "m.npz", "a.jpg", "--out", "d"], "detect_command"),
+    (["evaluate", "m.npz", "data"], "evaluate_command"),
+])
+def test_cli_passes_flip_through(monkeypatch, command, target):
+    import minifrcnn.detect
+    from minifrcnn.cli import main
+
+    seen = []
+    monkeypatch.setattr(minifrcnn.detect, target, lambda *args, **kwargs: seen.append(kwargs) or 0)
+    assert main(command) == 0 and main([*command, "--flip"]) == 0
+    assert [kwargs["flip"] for kwargs in seen] == [False, True]
