@@ -103,7 +103,8 @@ def _detect(args):
     return detect_command(args.model, args.images, args.out, score_threshold=args.score_threshold,
                           nms_threshold=args.nms, max_per_image=args.max_per_image,
                           scales=tuple(args.scales) if args.scales else None,
-                          backend=args.backend, draw_threshold=args.draw_threshold)
+                          backend=args.backend, draw_threshold=args.draw_threshold,
+                          flip=args.flip)
 
 
 def _evaluate(args):
@@ -114,7 +115,7 @@ def _evaluate(args):
                             cache_dir=args.cache, backend=args.backend,
                             score_threshold=args.score_threshold, nms_threshold=args.nms,
                             max_per_image=args.max_per_image,
-                            scales=tuple(args.scales) if args.scales else None)
+                            scales=tuple(args.scales) if args.scales else None, flip=args.flip)
 
 
 def _demo(args):
@@ -150,6 +151,9 @@ def _add_detection_options(p):
     p.add_argument("--scales", type=_positive_int, nargs="+", metavar="S",
                    help="multi-scale testing: shorter sides of the image pyramid, e.g. 160 224 "
                    "320 (default: the model's single scale)")
+    p.add_argument("--flip", action="store_true",
+                   help="also score the mirrored image and average the two (twice the time; "
+                   "not in the paper)")
     p.add_argument("--backend", choices=BACKENDS, default=None,
                    help="layer implementations to run (default: numba where installed)")
 
@@ -273,12 +277,15 @@ def build_parser():
     start.add_argument("--pretrain", action="store_true",
                        help="first train the trunk as a classifier on object crops, then convert "
                        "it into a detector (paper section 2.2); a quarter of the budget")
-    start.add_argument("--init", metavar="MODEL.npz", default=None,
+    start.add_argument("--init", metavar="MODEL", default=None,
                        help="start from a model of the same configuration trained on other data "
                        "(every layer up to fc7; the heads are drawn afresh for this dataset's "
-                       "classes), as the paper starts from an ImageNet classifier")
+                       "classes), as the paper starts from an ImageNet classifier: a .npz file, "
+                       "or 'shapes', the small model that ships with minifrcnn, trained on its "
+                       "synthetic shapes")
     p.add_argument("--lr", type=_positive_float, default=None,
-                   help="base learning rate (default: 0.02 for tiny/small, 0.001 for vgg16)")
+                   help="base learning rate (default: 0.02 for tiny/small, 0.001 for vgg16; half "
+                   "of that with --init)")
     p.add_argument("--scales", type=_positive_int, nargs="+", metavar="S",
                    help="multi-scale training: shorter sides to draw from per image (default: "
                    "160 192 224 256 288 for small, the configuration's scale otherwise)")

@@ -17,6 +17,7 @@ other (`to_detector`):
 3. the network takes two inputs, images and their RoIs.
 """
 
+import os
 import time
 
 import numpy as np
@@ -124,14 +125,26 @@ def pretrain_classifier(model, roidb, rng, *, iters=None, seconds=None, lr=0.01,
     return history
 
 
+# Models that ship with minifrcnn, which --init accepts by name (how each was trained:
+# minifrcnn/pretrained/README.md).
+BUILTIN_MODELS = {"shapes": os.path.join(os.path.dirname(__file__), "pretrained",
+                                         "small_shapes.npz")}
+
+
+def init_path(name_or_path):
+    """The model file an --init argument means: a name in BUILTIN_MODELS, else a path."""
+    return BUILTIN_MODELS.get(name_or_path, name_or_path)
+
+
 def init_from_model(model, path, rng):
     """Start a detector from another trained network of the same configuration, as the paper
     starts from an ImageNet classifier: every layer up to fc7 is copied from the model file at
-    `path` (trained on any classes), and the two sibling heads, whose sizes depend on the
-    classes, are drawn afresh by to_detector.
+    `path` (trained on any classes; a BUILTIN_MODELS name means that file), and the two
+    sibling heads, whose sizes depend on the classes, are drawn afresh by to_detector.
 
     Raises ModelFileError naming the file when it cannot be read or holds other layers (stages,
     RoI size, fc widths) or another input rule (pixel mean, input scale)."""
+    path = init_path(path)
     source = FastRCNN.load(path, backend="numpy")
     # What the copied weights depend on: the layers' shapes and what the input pixels mean. The
     # scale rule, dropout and frozen layers are the new training's own business.

@@ -37,6 +37,10 @@ LR_GAMMA = 0.1
 # nothing (or a short pretraining on the data itself) and have minutes, not hours: 0.02 learns
 # fastest of what was tried on the synthetic shapes (0.003 was clearly slower).
 DEFAULT_LR = {"tiny": 0.02, "small": 0.02, "vgg16": 0.001}
+# Started from trained layers (--init), a network is closer to a good solution and a smaller step
+# keeps what it learned: fine-tuning the built-in shapes model for 10 minutes on an unseen shapes
+# dataset gave test mAP 0.706 at lr 0.02, 0.737 at 0.01 and 0.736 at 0.005.
+INIT_LR_FACTOR = 0.5
 # Multi-scale training (the paper's option; it draws a shorter side per image) is the default
 # for `small`: with a few hundred images the detector overfits, and scale jitter is the
 # augmentation the paper offers. Measured on a 5-class shapes dataset it had never seen, 10
@@ -67,7 +71,8 @@ class TrainSettings:
     seed: int = 0
     backend: str = None
     pretrain: bool = False
-    init: str = None                # a model file to start from (every layer up to fc7)
+    init: str = None                # a model file to start from (every layer up to fc7), or a
+                                    # built-in model's name (pretrain.BUILTIN_MODELS)
     lr: float = None
     scales: tuple = None
     flip: bool = True
@@ -85,7 +90,8 @@ class TrainSettings:
         if self.init is not None and self.pretrain:
             raise ValueError("give at most one of init and pretrain")
         if self.lr is None:
-            self.lr = DEFAULT_LR.get(self.config, 0.001)
+            self.lr = DEFAULT_LR.get(self.config, 0.001) * (1 if self.init is None else
+                                                             INIT_LR_FACTOR)
         if self.shuffle_colours is None:
             self.shuffle_colours = self.config in SHUFFLE_COLOURS_BY_DEFAULT
 
@@ -232,10 +238,10 @@ def train(settings, progress=True, log=print):
             log(f"no checkpoint at {settings.checkpoint_path}: starting from the beginning")
         start = time.perf_counter()
         if settings.init is not None:
-            from .pretrain import init_from_model
+            from .pretrain import init_from_model, init_path
 
-            log(f"initialising every layer up to fc7 from {settings.init}; new heads for "
-                f"{model.num_classes} classes")
+            log(f"initialising every layer up to fc7 from {init_path(settings.init)}; new heads "
+                f"for {model.num_classes} classes")
             init_from_model(model, settings.init, rng)
         elif settings.pretrain:
             from .pretrain import pretrain_classifier, to_detector

@@ -169,6 +169,26 @@ def test_init_from_another_configuration_is_refused(dataset_root, tmp_path):
         init_from_model(small, str(tmp_path / "source.npz"), np.random.default_rng(0))
 
 
+def test_the_builtin_shapes_model_initialises_small(dataset_root, tmp_path):
+    from minifrcnn.data.synth import CLASSES as SYNTH_CLASSES
+    from minifrcnn.pretrain import BUILTIN_MODELS, init_path
+
+    assert init_path("shapes") == BUILTIN_MODELS["shapes"] and init_path("a.npz") == "a.npz"
+    shipped = FastRCNN.load(BUILTIN_MODELS["shapes"], backend="numpy")
+    assert shipped.config.name == "small" and shipped.classes == ["__background__", *SYNTH_CLASSES]
+    target = FastRCNN("small", ["__background__", "a"], backend="numpy")
+    init_from_model(target, "shapes", np.random.default_rng(0))
+    np.testing.assert_array_equal(target.params["fc7.w"], shipped.params["fc7.w"])
+    np.testing.assert_array_equal(target.params["conv1_1.w"], shipped.params["conv1_1.w"])
+    assert target.params["cls_score.w"].shape[0] == 2
+
+
+def test_init_halves_the_default_learning_rate_only():
+    assert TrainSettings(data="d", out="m.npz", iters=1).lr == 0.02                   # small
+    assert TrainSettings(data="d", out="m.npz", iters=1, init="shapes").lr == 0.01
+    assert TrainSettings(data="d", out="m.npz", iters=1, init="shapes", lr=0.03).lr == 0.03
+
+
 def test_init_and_pretrain_together_are_refused(tmp_path):
     with pytest.raises(ValueError, match="init and pretrain"):
         TrainSettings(data="d", out="m.npz", iters=1, init="x.npz", pretrain=True)
