@@ -50,6 +50,8 @@ DEFAULT_TRAIN_SCALES = {"small": (160, 192, 224, 256, 288)}
 # Colour shuffling (transforms.shuffle_colours) by default for `small`, the configuration of the
 # shapes datasets, whose objects come in any colour: it multiplies the images' colourings by 12
 # without changing a single edge. Off elsewhere: in photographs colour can mean something.
+# Measured on that unseen dataset, 10 minutes from nothing: test mAP 0.619 with it, 0.606
+# without (at test scale 352): within the noise of one run, so this rests on the argument.
 SHUFFLE_COLOURS_BY_DEFAULT = ("small",)
 PRETRAIN_FRACTION = 0.25       # share of the budget spent pretraining, with --pretrain
 
