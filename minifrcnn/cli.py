@@ -90,7 +90,8 @@ def _train(args):
             minutes=10.0 if args.iters is None and args.minutes is None else args.minutes,
             seed=args.seed, backend=args.backend, pretrain=args.pretrain, init=args.init,
             lr=args.lr, scales=tuple(args.scales) if args.scales else None,
-            shuffle_colours=args.shuffle_colours, checkpoint_every=args.checkpoint_every, resume=args.resume)
+            shuffle_colours=args.shuffle_colours, checkpoint_every=args.checkpoint_every,
+            resume=args.resume)
     except ValueError as error:
         print(f"minifrcnn train: {error}", file=sys.stderr)
         return 2

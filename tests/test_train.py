@@ -169,7 +169,7 @@ def test_init_from_another_configuration_is_refused(dataset_root, tmp_path):
         init_from_model(small, str(tmp_path / "source.npz"), np.random.default_rng(0))
 
 
-def test_the_builtin_shapes_model_initialises_small(dataset_root, tmp_path):
+def test_the_builtin_shapes_model_initialises_small():
     from minifrcnn.data.synth import CLASSES as SYNTH_CLASSES
     from minifrcnn.pretrain import BUILTIN_MODELS, init_path
 
