@@ -27,6 +27,13 @@ def flip(boxes, width):
     return out
 
 
+def transpose(boxes):
+    """Boxes (..., 4) of the transposed image (rows and columns swapped, image.transpose(1, 0, 2)):
+    x and y trade places, (x1, y1, x2, y2) -> (y1, x1, y2, x2). Transposing twice gives the boxes
+    back; a transpose then a mirror (flip) turns boxes by 90 degrees. Returns a new array."""
+    return np.asarray(boxes)[..., [1, 0, 3, 2]].copy()
+
+
 def scale(boxes, factor):
     """Boxes (..., 4) of an image resized by `factor` (the scale rule's factor): every coordinate
     multiplied by it, as Fast R-CNN maps boxes and proposals onto the network input. Divide by

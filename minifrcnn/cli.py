@@ -90,8 +90,8 @@ def _train(args):
             minutes=10.0 if args.iters is None and args.minutes is None else args.minutes,
             seed=args.seed, backend=args.backend, pretrain=args.pretrain, init=args.init,
             lr=args.lr, scales=tuple(args.scales) if args.scales else None,
-            shuffle_colours=args.shuffle_colours, checkpoint_every=args.checkpoint_every,
-            resume=args.resume)
+            transpose=args.transpose, shuffle_colours=args.shuffle_colours, bg_lo=args.bg_lo,
+            checkpoint_every=args.checkpoint_every, resume=args.resume)
     except ValueError as error:
         print(f"minifrcnn train: {error}", file=sys.stderr)
         return 2
@@ -105,7 +105,7 @@ def _detect(args):
                           nms_threshold=args.nms, max_per_image=args.max_per_image,
                           scales=tuple(args.scales) if args.scales else None,
                           backend=args.backend, draw_threshold=args.draw_threshold,
-                          flip=args.flip)
+                          flip=args.flip, transpose=args.transpose)
 
 
 def _evaluate(args):
@@ -116,7 +116,8 @@ def _evaluate(args):
                             cache_dir=args.cache, backend=args.backend,
                             score_threshold=args.score_threshold, nms_threshold=args.nms,
                             max_per_image=args.max_per_image,
-                            scales=tuple(args.scales) if args.scales else None, flip=args.flip)
+                            scales=tuple(args.scales) if args.scales else None, flip=args.flip,
+                            transpose=args.transpose)
 
 
 def _demo(args):
@@ -155,6 +156,9 @@ def _add_detection_options(p):
     p.add_argument("--flip", action="store_true",
                    help="also score the mirrored image and average the two (twice the time; "
                    "not in the paper)")
+    p.add_argument("--transpose", action="store_true",
+                   help="also score the transposed image (x and y swapped; with --flip its mirror "
+                   "too, 4 views) and average them: for a model trained with --transpose")
     p.add_argument("--backend", choices=BACKENDS, default=None,
                    help="layer implementations to run (default: numba where installed)")
 
@@ -174,6 +178,8 @@ def _positive_float(text):
 
 
 def build_parser():
+    from .data.minibatch import BG_THRESHOLD_HI, BG_THRESHOLD_LO
+
     parser = argparse.ArgumentParser(
         prog="minifrcnn",
         description="Fast R-CNN from scratch in NumPy: hand-written layers, proven by gradient checks.",
@@ -294,6 +300,16 @@ def build_parser():
                    help="colour augmentation: each training image's channels in a random order, "
                    "half of them negated, for data whose colours say nothing about the class "
                    "(default: on for small, off otherwise)")
+    p.add_argument("--transpose", action="store_true",
+                   help="also train on every image transposed (x and y swapped): with the mirror "
+                   "images, each image in 4 of its 8 turns and reflections by 90 degrees. For "
+                   "data without an up (shapes at any angle, aerial or microscope images), not "
+                   "for photographs (default off)")
+    p.add_argument("--bg-lo", type=float, default=BG_THRESHOLD_LO, metavar="T",
+                   help=f"background RoIs are those whose best IoU with an object is in [T, "
+                   f"{BG_THRESHOLD_HI}) (default {BG_THRESHOLD_LO}, the paper's; 0 also shows the "
+                   "network the boxes far from every object, which helps on cluttered "
+                   "backgrounds)")
     p.add_argument("--checkpoint-every", type=_positive_int, default=500, metavar="N",
                    help="write a checkpoint every N iterations (default 500)")
     p.add_argument("--resume", action="store_true",

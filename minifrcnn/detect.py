@@ -21,7 +21,8 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from . import boxes as box_ops
-from .data.transforms import flip_image, read_image, resize, scale_factor, to_network
+from .data.transforms import (flip_image, read_image, resize, scale_factor, to_network,
+                              transpose_image)
 from .layers import softmax
 
 # py-faster-rcnn's test settings (fast-rcnn-spec.md, "Test time"); `detect` and `evaluate` share them.
@@ -108,23 +109,32 @@ def _forward(model, image, proposals, scales):
     return cls_score, bbox_pred
 
 
-def _forward_mirrored(model, image, proposals, scales):
-    """_forward on the left-right mirrored image and proposals, read back in the original's
-    frame: the same (P, K+1) and (P, 4(K+1)) rows for the same proposals.
+def _forward_view(model, image, proposals, scales, transposed, mirrored):
+    """_forward on a view of the image, read back in the original's frame: the same (P, K+1) and
+    (P, 4(K+1)) rows for the same proposals. The view is the image transposed (rows and columns
+    swapped) if `transposed`, then mirrored left to right if `mirrored`; the proposals go with it.
 
-    Mirroring keeps a box's size and moves its centre from cx to width - 1 - cx, so a predicted
-    shift tx of the mirrored box is a shift -tx of the original; ty, tw, th are unchanged.
+    A box's deltas (tx, ty, tw, th) are measured in its own frame, so they map back simply:
+    mirroring moves a centre from cx to width - 1 - cx and keeps the size, so a shift tx of the
+    mirrored box is a shift -tx of the original; transposing swaps x and y, so (tx, ty, tw, th)
+    of the transposed box is (ty, tx, th, tw) of the original. Undone in reverse order.
     """
-    cls_score, bbox_pred = _forward(model, flip_image(image),
-                                    box_ops.flip(proposals, image.shape[1]), scales)
+    if transposed:
+        image, proposals = transpose_image(image), box_ops.transpose(proposals)
+    if mirrored:
+        image, proposals = flip_image(image), box_ops.flip(proposals, image.shape[1])
+    cls_score, bbox_pred = _forward(model, image, proposals, scales)
     deltas = bbox_pred.reshape(len(bbox_pred), -1, 4).copy()              # (P, K+1, 4)
-    deltas[:, :, 0] *= -1
+    if mirrored:
+        deltas[:, :, 0] *= -1
+    if transposed:
+        deltas = deltas[:, :, [1, 0, 3, 2]]
     return cls_score, deltas.reshape(bbox_pred.shape)
 
 
 def detect(model, image, proposals=None, score_threshold=DEFAULT_SCORE_THRESHOLD,
            nms_threshold=DEFAULT_NMS_THRESHOLD, max_per_image=DEFAULT_MAX_PER_IMAGE, scales=None,
-           flip=False):
+           flip=False, transpose=False):
     """Detect objects in one image.
 
     model: a FastRCNN (anything with .config (scale, max_size, pixel_mean), .classes and
@@ -141,6 +151,9 @@ def detect(model, image, proposals=None, score_threshold=DEFAULT_SCORE_THRESHOLD
         softmax) and box deltas. The model was trained on mirrored images too, so the mirror is
         as good a view as the original; averaging two views cancels part of each one's error,
         for twice the test time. Not in the paper (off by default).
+    transpose: also score the transposed image (x and y swapped), and with flip its mirror too:
+        4 views in all, the image turned by 0, 90, 180 and 270 degrees or mirrored in both axes.
+        For a model trained with transposed images (train --transpose) on data without an up.
     Returns Detections, highest score first (equal scores: lower class first, then NMS order).
 
     Boxes are decoded from the ORIGINAL-pixel proposals: the deltas are relative to the box's own
@@ -161,11 +174,11 @@ def detect(model, image, proposals=None, score_threshold=DEFAULT_SCORE_THRESHOLD
         return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
                           np.zeros(0, np.int64), classes)
 
-    cls_score, bbox_pred = _forward(model, image, proposals, scales)
-    if flip:
-        mirrored_score, mirrored_pred = _forward_mirrored(model, image, proposals, scales)
-        cls_score = (cls_score + mirrored_score) / 2
-        bbox_pred = (bbox_pred + mirrored_pred) / 2
+    views = [(transposed, mirrored) for transposed in (False, True)[:1 + transpose]
+             for mirrored in (False, True)[:1 + flip]]
+    outputs = [_forward_view(model, image, proposals, scales, *view) for view in views]
+    cls_score = sum(score for score, _ in outputs) / len(views)
+    bbox_pred = sum(pred for _, pred in outputs) / len(views)
     probabilities = softmax(cls_score)                                   # (P, K+1)
     height, width = image.shape[:2]
     decoded = box_ops.decode(proposals, bbox_pred).reshape(len(proposals), -1, 4)
@@ -232,7 +245,7 @@ def detections_figure(image, detections, draw_threshold=DEFAULT_DRAW_THRESHOLD):
 def detect_command(model_path, image_paths, out_dir, score_threshold=DEFAULT_SCORE_THRESHOLD,
                    nms_threshold=DEFAULT_NMS_THRESHOLD, max_per_image=DEFAULT_MAX_PER_IMAGE,
                    scales=None, backend=None, draw_threshold=DEFAULT_DRAW_THRESHOLD,
-                   progress=True, flip=False):
+                   progress=True, flip=False, transpose=False):
     """`minifrcnn detect MODEL IMAGE... --out DIR`.
 
     For each image: selective search, detect, and DIR/<stem>.png with the detections of score
@@ -252,7 +265,7 @@ def detect_command(model_path, image_paths, out_dir, score_threshold=DEFAULT_SCO
             image = read_image(path)
             detections = detect(model, image, score_threshold=score_threshold,
                                 nms_threshold=nms_threshold, max_per_image=max_per_image,
-                                scales=scales, flip=flip)
+                                scales=scales, flip=flip, transpose=transpose)
             records.extend(detections.records(os.fspath(path)))
             # Two inputs a/x.jpg and b/x.jpg must not overwrite each other's picture.
             stem = os.path.splitext(os.path.basename(path))[0]
@@ -335,7 +348,7 @@ def precision_recall_figure(result, title):
 def evaluate_command(model_path, data, split="test", use_07_metric=True, as_json=False, plot=None,
                      cache_dir=None, backend=None, score_threshold=DEFAULT_SCORE_THRESHOLD,
                      nms_threshold=DEFAULT_NMS_THRESHOLD, max_per_image=DEFAULT_MAX_PER_IMAGE,
-                     scales=None, progress=True, flip=False):
+                     scales=None, progress=True, flip=False, transpose=False):
     """`minifrcnn evaluate MODEL DATA --split test [--json]`.
 
     Scores the model on a split with evaluate_model, with the same detection settings as
@@ -355,7 +368,7 @@ def evaluate_command(model_path, data, split="test", use_07_metric=True, as_json
         result, dataset, records = evaluate_model(
             model, data, split, use_07_metric, cache_dir, progress,
             score_threshold=score_threshold, nms_threshold=nms_threshold,
-            max_per_image=max_per_image, scales=scales, flip=flip)
+            max_per_image=max_per_image, scales=scales, flip=flip, transpose=transpose)
     # DatasetError (a broken split, an unknown class) and an unreadable image are ValueErrors.
     except (ValueError, OSError) as error:
         print(f"minifrcnn evaluate: {error}", file=sys.stderr)

@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from .data import transforms
-from .data.minibatch import FG_THRESHOLD, entry_image
+from .data.minibatch import FG_THRESHOLD, entry_view
 from .layers import linear_backward, linear_forward, softmax_cross_entropy
 from .model import FastRCNN, ModelFileError
 from .sgd import SGD
@@ -62,9 +62,7 @@ def crop_batch(roidb, pools, config, rng, images):
         if len(bg):
             chosen.append(rng.choice(bg, per_image - n_fg if len(fg) else per_image))
         chosen = np.concatenate(chosen) if chosen else np.zeros(0, np.int64)
-        image = entry_image(entry, images)
-        if entry.flipped:
-            image = transforms.flip_image(image)
+        image = entry_view(entry, images)
         for roi in chosen:
             crop = transforms.crop_resize(image, entry.rois[roi], config.crop_size)
             crops.append(transforms.to_network(crop, config.pixel_mean))

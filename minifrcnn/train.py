@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from .data.minibatch import (IMAGES_PER_BATCH, MinibatchSampler, build_roidb, get_minibatch,
+from .data.minibatch import (BG_THRESHOLD_HI, BG_THRESHOLD_LO, IMAGES_PER_BATCH, MinibatchSampler,
+                             build_roidb, get_minibatch,
                              target_stats)
 from .data.voc import load_voc
 from .layers import multitask_loss, softmax_cross_entropy
@@ -78,7 +79,9 @@ class TrainSettings:
     lr: float = None
     scales: tuple = None
     flip: bool = True
+    transpose: bool = False         # also train on every image transposed (data without an up)
     shuffle_colours: bool = None    # default: on for the configurations in SHUFFLE_COLOURS_BY_DEFAULT
+    bg_lo: float = BG_THRESHOLD_LO  # background RoIs: best IoU in [bg_lo, 0.5)
     checkpoint_every: int = 500
     resume: bool = False            # continue from checkpoint_path if it exists
 
@@ -91,6 +94,8 @@ class TrainSettings:
             raise ValueError(f"minutes must be positive, got {self.minutes}")
         if self.init is not None and self.pretrain:
             raise ValueError("give at most one of init and pretrain")
+        if not 0 <= self.bg_lo < BG_THRESHOLD_HI:
+            raise ValueError(f"bg_lo must be in [0, {BG_THRESHOLD_HI}), got {self.bg_lo}")
         if self.lr is None:
             self.lr = DEFAULT_LR.get(self.config, 0.001) * (1 if self.init is None else
                                                              INIT_LR_FACTOR)
@@ -110,7 +115,7 @@ class TrainSettings:
     def fingerprint(self):
         """The settings a resumed run must share with the run that wrote the checkpoint."""
         keys = ("split", "config", "iters", "minutes", "seed", "backend", "pretrain", "init", "lr",
-                "scales", "flip", "shuffle_colours")
+                "scales", "flip", "transpose", "shuffle_colours", "bg_lo")
         values = asdict(self)
         return {key: list(values[key]) if isinstance(values[key], tuple) else values[key]
                 for key in keys}
@@ -153,7 +158,8 @@ def prepare_data(settings, progress=True, log=print):
     if stats["computed"]:
         log(f"proposals: computed {stats['computed']} images in {stats['compute_seconds']:.0f} s "
             f"(cached in {cache_dir})")
-    roidb = build_roidb(dataset, proposals, flip=settings.flip)
+    roidb = build_roidb(dataset, proposals, flip=settings.flip, transpose=settings.transpose,
+                        bg_lo=settings.bg_lo)
     if roidb.dropped:
         log(f"{len(roidb.dropped)} images have no usable object (none, or only difficult ones) "
             "and are left out")
@@ -275,7 +281,8 @@ def train(settings, progress=True, log=print):
             batch = get_minibatch(sampler.next_batch(), model.num_classes, means, stds, rng,
                                   scales=scales, max_size=config.max_size,
                                   pixel_mean=config.pixel_mean,
-                                  shuffle_colours=settings.shuffle_colours, images=images)
+                                  bg_lo=settings.bg_lo, shuffle_colours=settings.shuffle_colours,
+                                  images=images)
             # A diverging run overflows somewhere first; the finite-loss check below says so
             # once, in words, instead of NumPy's warnings from deep inside the layers.
             with np.errstate(over="ignore", invalid="ignore"):

@@ -16,6 +16,20 @@ bound 0.1 makes background RoIs overlap some object, a heuristic of hard example
 below it are never sampled. Both sets are drawn without replacement, so an image with few
 foreground RoIs gives fewer than 16 and an image with few candidates a smaller batch.
 
+The lower bound is a parameter (bg_lo; `train --bg-lo`). On photographs, a box far from every
+object is an easy negative, and the paper's 0.1 spends the batch on the hard ones near objects.
+On cluttered backgrounds it leaves the clutter unseen: the detector never learns that a texture
+patch far from any object is background, and such boxes become its top false positives.
+Faster R-CNN's own training of this detector samples background from [0, 0.5) (py-faster-rcnn's
+end-to-end configuration, BG_THRESH_LO 0.0).
+
+Transposition
+-------------
+With transpose, build_roidb adds every image a second time transposed (rows and columns
+swapped), before the mirror images are added, so the roidb holds each image in 4 of its 8
+rotations and reflections by multiples of 90 degrees. Only for data without an "up" (shapes at
+any angle, aerial or microscope images): a transposed VOC person stands on his side.
+
 Data flow and shapes (K object classes, K + 1 with the background)
 ------------------------------------------------------------------
 ::
@@ -57,12 +71,15 @@ class RoiEntry:
     """One training image (or its mirror image) with its candidate RoIs, P' = G + P of them:
     the G non-difficult ground-truth boxes first, then the P proposals.
 
-    rois: (P', 4) float32, (x1, y1, x2, y2) in pixels of the original image (mirrored if flipped).
+    width, height: the size of the image the RoIs live in (swapped from the file's if transposed).
+    rois: (P', 4) float32, (x1, y1, x2, y2) in pixels of the original image, transposed if
+        `transposed`, then mirrored if `flipped`.
     max_overlaps: (P',) float64, best IoU with a ground-truth box (0 when the image has none).
     gt_assignment: (P',) int64, index of that ground-truth box.
     labels: (P',) int64, its class where max_overlaps >= FG_THRESHOLD, else 0 (background).
     targets: (P', 4) float32, raw deltas boxes.encode(roi, its gt box) for foreground RoIs, else 0.
     flipped: the image is mirrored left to right when the minibatch is built.
+    transposed: the image's rows and columns are swapped (before the mirror) when it is built.
     """
 
     image_id: str
@@ -75,6 +92,7 @@ class RoiEntry:
     labels: np.ndarray
     targets: np.ndarray
     flipped: bool = False
+    transposed: bool = False
 
 
 class Roidb(list):
@@ -87,9 +105,9 @@ class Roidb(list):
         self.dropped = list(dropped)
 
 
-def _entry(sample, gt_boxes, gt_labels, proposals, flipped):
+def _entry(sample, gt_boxes, gt_labels, proposals, flipped, transposed):
     """The RoiEntry of one image: gt_boxes (G, 4), gt_labels (G,), proposals (P, 4), all already
-    mirrored when `flipped`."""
+    transposed when `transposed` and then mirrored when `flipped`."""
     rois = np.concatenate([gt_boxes, proposals]).astype(np.float32)
     num_rois = len(rois)
     max_overlaps = np.zeros(num_rois)
@@ -104,17 +122,25 @@ def _entry(sample, gt_boxes, gt_labels, proposals, flipped):
     targets = np.zeros((num_rois, 4), np.float32)
     if fg.any():
         targets[fg] = box_ops.encode(rois[fg], gt_boxes[gt_assignment[fg]])
-    return RoiEntry(sample.image_id, sample.image_path, int(sample.width), int(sample.height),
-                    rois, max_overlaps, gt_assignment, labels, targets, flipped)
+    width, height = int(sample.width), int(sample.height)
+    if transposed:
+        width, height = height, width
+    return RoiEntry(sample.image_id, sample.image_path, width, height, rois, max_overlaps,
+                    gt_assignment, labels, targets, flipped, transposed)
 
 
-def _usable(entry):
+def _background(max_overlaps, bg_lo):
+    """Which RoIs are background candidates: best IoU in [bg_lo, BG_THRESHOLD_HI)."""
+    return (max_overlaps >= bg_lo) & (max_overlaps < BG_THRESHOLD_HI)
+
+
+def _usable(entry, bg_lo):
     """Whether the image can contribute to a minibatch: a foreground RoI or a background one."""
     mo = entry.max_overlaps
-    return bool(np.any(mo >= FG_THRESHOLD) or np.any((mo >= BG_THRESHOLD_LO) & (mo < BG_THRESHOLD_HI)))
+    return bool(np.any(mo >= FG_THRESHOLD) or np.any(_background(mo, bg_lo)))
 
 
-def build_roidb(dataset, proposals, flip=True):
+def build_roidb(dataset, proposals, flip=True, transpose=False, bg_lo=BG_THRESHOLD_LO):
     """The training RoI database of a dataset.
 
     dataset: anything with `.samples`, a list of VocSample (image_id, image_path, width, height,
@@ -122,14 +148,18 @@ def build_roidb(dataset, proposals, flip=True):
     proposals: {image_id: (P, 4) float32} proposal boxes of each image (selective search).
     flip: also add every image's mirror image (its boxes through boxes.flip), which doubles the
         training set; the pixels are mirrored later, by get_minibatch.
+    transpose: also add every image transposed (boxes.transpose), before the mirrors, so that
+        with flip the roidb is 4 times the images (see "Transposition" above).
+    bg_lo: the lower bound of a background RoI's best IoU, which decides which images are usable.
 
     Difficult objects are left out of training: they are neither ground-truth RoIs nor targets,
     and a proposal's overlaps are measured against the other boxes only. Images with neither a
     foreground RoI nor a background candidate could never contribute a RoI and are left out; their
     ids are in the result's `dropped`.
 
-    Returns a Roidb (a list of RoiEntry, the originals first, then the mirror images in the same
-    order) with `.dropped`.
+    Returns a Roidb (a list of RoiEntry: the originals first, then with transpose the transposed
+    ones, then with flip the mirror images of all of those, each group in the same order) with
+    `.dropped`.
     """
     entries, dropped = [], []
     for sample in dataset.samples:
@@ -139,17 +169,27 @@ def build_roidb(dataset, proposals, flip=True):
         gt_boxes = np.asarray(sample.boxes, np.float32).reshape(-1, 4)[keep]
         gt_labels = np.asarray(sample.labels, np.int64)[keep]
         props = np.asarray(proposals[sample.image_id], np.float32).reshape(-1, 4)
-        entry = _entry(sample, gt_boxes, gt_labels, props, flipped=False)
-        if _usable(entry):
+        entry = _entry(sample, gt_boxes, gt_labels, props, flipped=False, transposed=False)
+        if _usable(entry, bg_lo):
             entries.append((sample, gt_boxes, gt_labels, props, entry))
         else:
             dropped.append(sample.image_id)
     roidb = [entry for *_, entry in entries]
-    if flip:
-        # IoU does not change under a mirror, so a mirror image is usable when its original is.
-        roidb += [_entry(sample, box_ops.flip(gt_boxes, sample.width), gt_labels,
-                         box_ops.flip(props, sample.width), flipped=True)
+    # IoU does not change under a transpose or a mirror, so such a view of an image is usable
+    # when the image is.
+    if transpose:
+        roidb += [_entry(sample, box_ops.transpose(gt_boxes), gt_labels, box_ops.transpose(props),
+                         flipped=False, transposed=True)
                   for sample, gt_boxes, gt_labels, props, _ in entries]
+    if flip:
+        for transposed in (False, True)[:1 + transpose]:
+            for sample, gt_boxes, gt_labels, props, _ in entries:
+                if transposed:
+                    gt_boxes, props = box_ops.transpose(gt_boxes), box_ops.transpose(props)
+                width = sample.height if transposed else sample.width
+                roidb.append(_entry(sample, box_ops.flip(gt_boxes, width), gt_labels,
+                                    box_ops.flip(props, width), flipped=True,
+                                    transposed=transposed))
     return Roidb(roidb, dropped)
 
 
@@ -177,10 +217,10 @@ def target_stats(roidb, num_classes):
     return means, stds
 
 
-def sample_rois(entry, rois_per_image, fg_fraction, rng):
+def sample_rois(entry, rois_per_image, fg_fraction, rng, bg_lo=BG_THRESHOLD_LO):
     """Draw one image's share of the minibatch, without replacement: at most
     round(fg_fraction * rois_per_image) foreground RoIs (best IoU >= FG_THRESHOLD), then
-    background RoIs (best IoU in [BG_THRESHOLD_LO, BG_THRESHOLD_HI)) up to rois_per_image. When
+    background RoIs (best IoU in [bg_lo, BG_THRESHOLD_HI)) up to rois_per_image. When
     too few RoIs qualify the sample is smaller than asked. The rng draws the foreground first,
     then the background (rng.choice, each only when there is something to draw).
 
@@ -189,7 +229,7 @@ def sample_rois(entry, rois_per_image, fg_fraction, rng):
     """
     mo = entry.max_overlaps
     fg_inds = np.flatnonzero(mo >= FG_THRESHOLD)
-    bg_inds = np.flatnonzero((mo >= BG_THRESHOLD_LO) & (mo < BG_THRESHOLD_HI))
+    bg_inds = np.flatnonzero(_background(mo, bg_lo))
     num_fg = min(round(fg_fraction * rois_per_image), len(fg_inds))
     num_bg = min(rois_per_image - num_fg, len(bg_inds))
     if num_fg > 0:
@@ -243,28 +283,41 @@ class Minibatch:
 
 
 def entry_image(entry, images=None):
-    """entry's image as (H, W, 3) uint8 RGB, unmirrored, from the cache `images` if there."""
+    """entry's image as (H, W, 3) uint8 RGB as the file has it (neither transposed nor mirrored),
+    from the cache `images` if there."""
     if images is not None and entry.image_path in images:
         return images[entry.image_path]
     image = transforms.read_image(entry.image_path)
-    if image.shape[:2] != (entry.height, entry.width):
+    width, height = (entry.height, entry.width) if entry.transposed else (entry.width, entry.height)
+    if image.shape[:2] != (height, width):
         raise ValueError(f"image {entry.image_path} is {image.shape[1]}x{image.shape[0]} pixels "
-                         f"but its annotation says {entry.width}x{entry.height}")
+                         f"but its annotation says {width}x{height}")
     if images is not None:
         images[entry.image_path] = image
     return image
 
 
+def entry_view(entry, images=None):
+    """entry's image as its RoIs see it: entry_image, transposed if entry.transposed, then
+    mirrored if entry.flipped. (height, width, 3) uint8 of the entry."""
+    image = entry_image(entry, images)
+    if entry.transposed:
+        image = transforms.transpose_image(image)
+    if entry.flipped:
+        image = transforms.flip_image(image)
+    return image
+
+
 def get_minibatch(entries, num_classes, means, stds, rng, *, scales, max_size, pixel_mean,
-                  rois_per_image=ROIS_PER_IMAGE, fg_fraction=FG_FRACTION, shuffle_colours=False,
-                  images=None):
+                  rois_per_image=ROIS_PER_IMAGE, fg_fraction=FG_FRACTION, bg_lo=BG_THRESHOLD_LO,
+                  shuffle_colours=False, images=None):
     """Build the minibatch of `entries` (N RoiEntry, from MinibatchSampler).
 
     For each image in order, the rng draws first its scale, `scales[rng.integers(len(scales))]`
     (one scale: single-scale training; several: multi-scale), then its RoIs (sample_rois), then,
     with shuffle_colours, its colours (transforms.shuffle_colours); this fixed order makes the
-    same rng state give the same minibatch. The image is read as RGB, mirrored if
-    entry.flipped, colour-shuffled, resized by transforms.scale_factor(height, width, scale,
+    same rng state give the same minibatch. The image is read as RGB, transposed if
+    entry.transposed, mirrored if entry.flipped, colour-shuffled, resized by transforms.scale_factor(height, width, scale,
     max_size), and pixel_mean (3,) is subtracted; its RoIs are scaled by the same factor (not
     clipped: RoI pooling clips its bins to the feature map).
 
@@ -277,10 +330,8 @@ def get_minibatch(entries, num_classes, means, stds, rng, *, scales, max_size, p
     pictures, factors, rois, labels, targets = [], [], [], [], []
     for batch_index, entry in enumerate(entries):
         scale = scales[rng.integers(len(scales))]
-        keep, entry_labels = sample_rois(entry, rois_per_image, fg_fraction, rng)
-        image = entry_image(entry, images)
-        if entry.flipped:
-            image = transforms.flip_image(image)
+        keep, entry_labels = sample_rois(entry, rois_per_image, fg_fraction, rng, bg_lo)
+        image = entry_view(entry, images)
         if shuffle_colours:
             image = transforms.shuffle_colours(image, rng)
         factor = transforms.scale_factor(entry.height, entry.width, scale, max_size)

@@ -3,6 +3,7 @@
 - the scale rule: resize so the shorter side is `scale` pixels, unless that makes the longer side
   exceed `max_size`, in which case the longer side becomes `max_size` (600 / 1000 for VGG16);
 - horizontal flip of an image (its boxes flip with minifrcnn.boxes.flip);
+- transposition, an augmentation for data without an "up" (its boxes: minifrcnn.boxes.transpose);
 - colour shuffling, an augmentation for data whose colours say nothing about the class;
 - mean subtraction and the layout change from a picture, (H, W, 3) uint8 RGB, to the network's
   input, (3, H, W) float32, and back for drawing.
@@ -48,6 +49,13 @@ def resize(image, factor):
 def flip_image(image):
     """Mirror an (H, W, ...) image left to right (its boxes: minifrcnn.boxes.flip)."""
     return image[:, ::-1]
+
+
+def transpose_image(image):
+    """Swap the rows and columns of an (H, W, ...) image, giving (W, H, ...): the mirror image in
+    its main diagonal (its boxes: minifrcnn.boxes.transpose). Followed by flip_image, it turns
+    the image by 90 degrees. A contiguous copy, as PIL's resize wants."""
+    return np.ascontiguousarray(np.swapaxes(image, 0, 1))
 
 
 def shuffle_colours(image, rng):
