@@ -1,10 +1,10 @@
-"""minifrcnn.boxes: clip and flip, by hand and as round trips."""
+"""minifrcnn.boxes: clip, flip and transpose, by hand and as round trips."""
 
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minifrcnn.boxes import clip, flip
+from minifrcnn.boxes import clip, flip, transpose
 
 
 def test_flip_by_hand():
@@ -21,6 +21,13 @@ def test_flip_twice_gives_the_boxes_back_and_keeps_widths(width, xs, data):
     np.testing.assert_array_equal(flip(flipped, width), boxes)
     np.testing.assert_array_equal(flipped[:, 2] - flipped[:, 0], boxes[:, 2] - boxes[:, 0])
     assert flipped.min() >= 0 and flipped[:, [0, 2]].max() <= width - 1
+
+
+def test_transpose_by_hand_and_twice():
+    b = np.array([[1, 2, 3, 4], [0, 10, 5, 19]], np.float32)
+    np.testing.assert_array_equal(transpose(b), [[2, 1, 4, 3], [10, 0, 19, 5]])
+    np.testing.assert_array_equal(transpose(transpose(b)), b)
+    assert transpose(b).dtype == np.float32 and transpose(b[None]).shape == (1, 2, 4)
 
 
 def test_clip_keeps_boxes_inside_the_image():

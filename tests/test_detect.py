@@ -275,6 +275,62 @@ def test_flip_averages_class_scores_before_the_softmax():
     assert alone.labels.tolist() == [1] and len(model.calls) == 3
 
 
+class ViewAwareModel(FakeModel):
+    """Answers each of the four views of IMAGE_CORNER with its own table: the transposed views
+    by their shape (IMAGE is 200 x 300), the mirrored ones by the marked corner, top left in the
+    original and its transpose, top right in the two mirrors."""
+
+    def __init__(self, tables):
+        super().__init__(*tables[False, False])
+        self.tables = {view: [np.asarray(a, np.float32) for a in table]
+                       for view, table in tables.items()}
+
+    def forward(self, images, rois, train=False):
+        transposed = images.shape[2:] == (300, 200)
+        mirrored = images[0, 0, 0, -1] > images[0, 0, 0, 0]
+        self.calls.append(((transposed, mirrored), images, rois))
+        cls_score, bbox_pred = self.tables[transposed, mirrored]
+        return cls_score[:len(rois)], bbox_pred[:len(rois)]
+
+
+IMAGE_CORNER = IMAGE.copy()
+IMAGE_CORNER[:3, :3] = 255
+
+
+def test_transpose_scores_the_four_views_with_their_proposals():
+    proposals = np.array([[10, 20, 49, 59]], np.float32)
+    table = (scores_for(1), np.zeros((1, 12)))
+    views = [(t, m) for t in (False, True) for m in (False, True)]
+    model = ViewAwareModel(dict.fromkeys(views, table))
+    detect(model, IMAGE_CORNER, proposals, flip=True, transpose=True)
+    assert [view for view, _, _ in model.calls] == views
+    images = {view: x for view, x, _ in model.calls}
+    rois = {view: r[:, 1:] for view, _, r in model.calls}           # scale 200: factor 1
+    np.testing.assert_array_equal(images[True, False], np.swapaxes(images[False, False], 2, 3))
+    np.testing.assert_array_equal(images[True, True], np.swapaxes(images[False, False], 2, 3)[..., ::-1])
+    np.testing.assert_allclose(rois[True, False], [[20, 10, 59, 49]])          # x and y swapped
+    np.testing.assert_allclose(rois[True, True], [[200 - 59 - 1, 10, 200 - 20 - 1, 49]])
+    detect(model, IMAGE_CORNER, proposals, transpose=True)                    # without flip: 2
+    assert [view for view, _, _ in model.calls[4:]] == [(False, False), (True, False)]
+
+
+def test_transpose_reads_every_views_deltas_back_in_the_original_frame():
+    # One object seen four ways. The original moves the box right (tx 0.25) and down a little
+    # (ty 0.1) and makes it taller (th 0.2). Its transpose sees right as down and taller as
+    # wider: (0.1, 0.25, 0.2, 0). Mirroring that negates its tx: (-0.1, 0.25, 0.2, 0). Read back
+    # right (undo the mirror, then the transpose), all four say the same, and so does the mean.
+    proposals = np.array([[10, 20, 49, 59]], np.float32)
+    original = (0.25, 0.1, 0.0, 0.2)
+    model = ViewAwareModel({
+        (False, False): (scores_for(1), deltas_for_class(1, *original)),
+        (False, True): (scores_for(1), deltas_for_class(1, -0.25, 0.1, 0.0, 0.2)),
+        (True, False): (scores_for(1), deltas_for_class(1, 0.1, 0.25, 0.2, 0.0)),
+        (True, True): (scores_for(1), deltas_for_class(1, -0.1, 0.25, 0.2, 0.0))})
+    four = detect(model, IMAGE_CORNER, proposals, flip=True, transpose=True)
+    expected = box_ops.decode(proposals, deltas_for_class(1, *original))[:, 4:8]
+    np.testing.assert_allclose(four.boxes, expected, atol=1e-4)
+
+
 # ---------------------------------------------------------------- records
 
 
@@ -420,11 +476,13 @@ def test_draw_detections_and_precision_recall_plot():
     (["detect", "m.npz", "a.jpg", "--out", "d"], "detect_command"),
     (["evaluate", "m.npz", "data"], "evaluate_command"),
 ])
-def test_cli_passes_flip_through(monkeypatch, command, target):
+def test_cli_passes_flip_and_transpose_through(monkeypatch, command, target):
     import minifrcnn.detect
     from minifrcnn.cli import main
 
     seen = []
     monkeypatch.setattr(minifrcnn.detect, target, lambda *args, **kwargs: seen.append(kwargs) or 0)
     assert main(command) == 0 and main([*command, "--flip"]) == 0
-    assert [kwargs["flip"] for kwargs in seen] == [False, True]
+    assert main([*command, "--transpose"]) == 0
+    assert [(kwargs["flip"], kwargs["transpose"]) for kwargs in seen] == [
+        (False, False), (True, False), (False, True)]

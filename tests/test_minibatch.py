@@ -16,6 +16,7 @@ from minifrcnn.data.minibatch import (
     RoiEntry,
     bbox_targets_and_weights,
     build_roidb,
+    entry_view,
     get_minibatch,
     sample_rois,
     target_stats,
@@ -82,6 +83,43 @@ def test_flipped_entries_mirror_the_boxes():
     np.testing.assert_allclose(mirror.max_overlaps, original.max_overlaps)
     # mirroring negates the horizontal shift and leaves the rest
     np.testing.assert_allclose(mirror.targets, original.targets * [-1, 1, 1, 1], atol=1e-6)
+
+
+def test_transposed_entries_swap_x_and_y_and_come_before_the_mirrors():
+    roidb = build_roidb(_dataset(_sample(), _sample("b", "b.png")), {"a": PROPOSALS, "b": PROPOSALS},
+                        transpose=True)
+    assert [(e.image_id, e.transposed, e.flipped) for e in roidb] == [
+        ("a", False, False), ("b", False, False), ("a", True, False), ("b", True, False),
+        ("a", False, True), ("b", False, True), ("a", True, True), ("b", True, True)]
+    original, transposed, mirror_of_transposed = roidb[0], roidb[2], roidb[6]
+    # The transposed image is 80 wide and 100 high; its mirror is taken in that width.
+    assert (transposed.width, transposed.height) == (80, 100)
+    assert (mirror_of_transposed.width, mirror_of_transposed.height) == (80, 100)
+    np.testing.assert_array_equal(transposed.rois, boxes.transpose(original.rois))
+    np.testing.assert_array_equal(mirror_of_transposed.rois,
+                                  boxes.flip(boxes.transpose(original.rois), 80))
+    for entry in (transposed, mirror_of_transposed):
+        np.testing.assert_array_equal(entry.labels, original.labels)
+        np.testing.assert_allclose(entry.max_overlaps, original.max_overlaps)
+    # x and y trade places in the targets too: (tx, ty, tw, th) -> (ty, tx, th, tw)
+    np.testing.assert_allclose(transposed.targets, original.targets[:, [1, 0, 3, 2]], atol=1e-6)
+    np.testing.assert_allclose(mirror_of_transposed.targets,
+                               original.targets[:, [1, 0, 3, 2]] * [-1, 1, 1, 1], atol=1e-6)
+
+
+def test_bg_lo_decides_which_rois_are_background():
+    # PROPOSALS 3 and 5 overlap no object (IoU 0): background only with bg_lo 0.
+    entry = build_roidb(_dataset(_sample()), {"a": PROPOSALS}, flip=False)[0]
+    for bg_lo, expected in ((0.1, {4}), (0.0, {4, 5, 7})):
+        keep, labels = sample_rois(entry, ROIS_PER_IMAGE, FG_FRACTION, np.random.default_rng(0),
+                                   bg_lo=bg_lo)
+        assert set(keep[labels == 0].tolist()) == expected
+    # An image with nothing but far proposals is usable with bg_lo 0: all its RoIs are negatives.
+    no_objects = _sample("e", gt=np.zeros((0, 4)), labels=(), difficult=())
+    far = {"e": np.array([[95, 0, 99, 4]], np.float32)}
+    assert build_roidb(_dataset(no_objects), far).dropped == ["e"]
+    roidb = build_roidb(_dataset(no_objects), far, bg_lo=0.0)
+    assert roidb.dropped == [] and len(roidb) == 2
 
 
 def test_difficult_objects_are_not_training_targets():
@@ -247,6 +285,27 @@ def test_flipped_image_is_the_mirrored_array(two_images):
     # and its RoIs are the mirrored ones
     for roi in batch.rois[:, 1:]:
         assert np.any(np.all(mirror.rois == roi, axis=1))
+
+
+def test_every_view_shows_the_pixels_its_rois_were_computed_for(tmp_path):
+    pixels = _write_image(tmp_path / "a.png", 80, 100, 0)
+    roidb = build_roidb(_dataset(_sample("a", tmp_path / "a.png")), {"a": PROPOSALS},
+                        transpose=True)
+    x1, y1, x2, y2 = GT[0].astype(int)
+    crop = pixels[y1:y2 + 1, x1:x2 + 1]
+    expected = {(False, False): crop, (True, False): np.swapaxes(crop, 0, 1),
+                (False, True): crop[:, ::-1], (True, True): np.rot90(crop, -1)}
+    for entry in roidb:
+        view = entry_view(entry)
+        assert view.shape == (entry.height, entry.width, 3)
+        x1, y1, x2, y2 = entry.rois[0].astype(int)                     # the first gt box
+        np.testing.assert_array_equal(view[y1:y2 + 1, x1:x2 + 1],
+                                      expected[entry.transposed, entry.flipped])
+    # The minibatch shows that view (factor 1: no resampling), the shape of the transposed image.
+    assert roidb[1].transposed and not roidb[1].flipped
+    batch = _batch([roidb[1]], 0, scales=(80,))
+    assert batch.scale_factors[0] == 1 and batch.images.shape == (1, 3, 100, 80)
+    np.testing.assert_array_equal(to_picture(batch.images[0], MEAN), np.swapaxes(pixels, 0, 1))
 
 
 def test_shuffled_colours_are_a_channel_order_or_its_negative(two_images):

@@ -69,10 +69,11 @@ def test_a_run_writes_model_checkpoint_and_loss_curve(dataset_root, tmp_path):
     assert state.history.lr[5] == pytest.approx(s.lr * 0.1)
 
 
-@pytest.mark.parametrize("shuffle_colours", [False, True])
+@pytest.mark.parametrize("options", [{"shuffle_colours": False}, {"shuffle_colours": True},
+                                     {"transpose": True, "bg_lo": 0.0}])
 def test_resume_reaches_the_weights_of_an_uninterrupted_run(dataset_root, tmp_path, monkeypatch,
-                                                            shuffle_colours):
-    whole, _ = quiet(settings(dataset_root, tmp_path / "whole.npz", shuffle_colours=shuffle_colours))
+                                                            options):
+    whole, _ = quiet(settings(dataset_root, tmp_path / "whole.npz", **options))
 
     # Stop the second run during its fifth iteration: the checkpoint of iteration 4 survives.
     calls = {"n": 0}
@@ -85,15 +86,14 @@ def test_resume_reaches_the_weights_of_an_uninterrupted_run(dataset_root, tmp_pa
         return real(*args, **kwargs)
 
     monkeypatch.setattr(train_module, "get_minibatch", stop_at_fifth)
-    s = settings(dataset_root, tmp_path / "cut.npz", shuffle_colours=shuffle_colours)
+    s = settings(dataset_root, tmp_path / "cut.npz", **options)
     with pytest.raises(KeyboardInterrupt):
         quiet(s)
     _, meta = read_npz(s.checkpoint_path, expected_format=CHECKPOINT_FORMAT)
     assert meta["iteration"] == 4
     monkeypatch.setattr(train_module, "get_minibatch", real)
 
-    resumed, state = quiet(settings(dataset_root, tmp_path / "cut.npz", resume=True,
-                                    shuffle_colours=shuffle_colours))
+    resumed, state = quiet(settings(dataset_root, tmp_path / "cut.npz", resume=True, **options))
     assert state.iteration == 6 and len(state.history.loss) == 6
     for key in whole.params:
         np.testing.assert_array_equal(resumed.params[key], whole.params[key], err_msg=key)
@@ -104,6 +104,9 @@ def test_resume_with_other_settings_is_refused(dataset_root, tmp_path):
     quiet(settings(dataset_root, tmp_path / "m.npz", iters=2))
     with pytest.raises(TrainingError, match="seed"):
         quiet(settings(dataset_root, tmp_path / "m.npz", iters=2, seed=4, resume=True))
+    for change in ({"transpose": True}, {"bg_lo": 0.0}):
+        with pytest.raises(TrainingError, match=next(iter(change))):
+            quiet(settings(dataset_root, tmp_path / "m.npz", iters=2, resume=True, **change))
 
 
 def test_a_diverging_loss_stops_with_a_message(dataset_root, tmp_path, capsys):
@@ -189,6 +192,27 @@ def test_init_halves_the_default_learning_rate_only():
     assert TrainSettings(data="d", out="m.npz", iters=1, init="shapes", lr=0.03).lr == 0.03
 
 
+def test_transpose_and_bg_lo_reach_the_roidb_and_the_sampler(dataset_root, tmp_path, monkeypatch):
+    seen = {}
+    real = train_module.get_minibatch
+
+    def spy(entries, *args, **kwargs):
+        seen.setdefault("bg_lo", kwargs["bg_lo"])
+        seen.setdefault("views", set()).update(e.transposed for e in entries)
+        return real(entries, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "get_minibatch", spy)
+    _, roidb = train_module.prepare_data(settings(dataset_root, tmp_path / "m.npz"), progress=False,
+                                         log=lambda text: None)
+    s = settings(dataset_root, tmp_path / "m.npz", transpose=True, bg_lo=0.0, iters=20)
+    _, transposed = train_module.prepare_data(s, progress=False, log=lambda text: None)
+    assert len(transposed) == 2 * len(roidb)
+    quiet(s)
+    assert seen == {"bg_lo": 0.0, "views": {False, True}}
+    with pytest.raises(ValueError, match="bg_lo"):
+        settings(dataset_root, tmp_path / "m.npz", bg_lo=0.5)
+
+
 def test_init_and_pretrain_together_are_refused(tmp_path):
     with pytest.raises(ValueError, match="init and pretrain"):
         TrainSettings(data="d", out="m.npz", iters=1, init="x.npz", pretrain=True)
@@ -211,6 +235,7 @@ def test_a_dataset_without_objects_is_an_error(tmp_path):
     (["--iters", "0"], "must be a positive integer"),
     (["--config", "huge"], "invalid choice"),
     (["--init", "x.npz", "--pretrain"], "not allowed with argument"),
+    (["--bg-lo", "0.5"], "bg_lo must be in [0, 0.5)"),
 ])
 def test_cli_usage_errors(args, message, tmp_path):
     completed = subprocess.run([sys.executable, "-m", "minifrcnn", "train", str(tmp_path),

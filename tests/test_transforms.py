@@ -5,7 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minifrcnn import boxes
-from minifrcnn.data.transforms import flip_image, resize, scale_factor, to_network, to_picture
+from minifrcnn.data.transforms import (flip_image, resize, scale_factor, to_network, to_picture,
+                                      transpose_image)
 
 MEAN = (122.8, 115.9, 102.9)
 
@@ -42,6 +43,23 @@ def test_flip_image_twice_and_flipped_boxes_cover_the_same_pixels():
     fx1, fy1, fx2, fy2 = flipped_box
     np.testing.assert_array_equal(flip_image(image)[fy1:fy2 + 1, fx1:fx2 + 1],
                                   image[y1:y2 + 1, x1:x2 + 1][:, ::-1])
+
+
+def test_transposed_boxes_cover_the_transposed_pixels_and_with_a_mirror_turn_90_degrees():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (12, 17, 3), dtype=np.uint8)
+    t = transpose_image(image)
+    assert t.shape == (17, 12, 3) and t.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(transpose_image(t), image)
+    box = np.array([[3, 2, 7, 9]])
+    x1, y1, x2, y2 = boxes.transpose(box)[0]
+    crop = image[2:10, 3:8]
+    np.testing.assert_array_equal(t[y1:y2 + 1, x1:x2 + 1], np.swapaxes(crop, 0, 1))
+    # Transpose, then mirror in the new width (12): the image turned 90 degrees clockwise.
+    turned = flip_image(t)
+    np.testing.assert_array_equal(turned, np.rot90(image, -1))
+    x1, y1, x2, y2 = boxes.flip(boxes.transpose(box), 12)[0]
+    np.testing.assert_array_equal(turned[y1:y2 + 1, x1:x2 + 1], np.rot90(crop, -1))
 
 
 @given(st.floats(0.1, 4.0))
