@@ -152,8 +152,9 @@ def detect(model, image, proposals=None, score_threshold=DEFAULT_SCORE_THRESHOLD
         as good a view as the original; averaging two views cancels part of each one's error,
         for twice the test time. Not in the paper (off by default).
     transpose: also score the transposed image (x and y swapped), and with flip its mirror too:
-        4 views in all, the image turned by 0, 90, 180 and 270 degrees or mirrored in both axes.
-        For a model trained with transposed images (train --transpose) on data without an up.
+        4 views in all, the image, its mirror, its transpose and the transpose's mirror (the
+        image turned by 90 degrees). For a model trained with transposed images (train
+        --transpose) on data without an up.
     Returns Detections, highest score first (equal scores: lower class first, then NMS order).
 
     Boxes are decoded from the ORIGINAL-pixel proposals: the deltas are relative to the box's own

@@ -23,8 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .data.minibatch import (BG_THRESHOLD_HI, BG_THRESHOLD_LO, IMAGES_PER_BATCH, MinibatchSampler,
-                             build_roidb, get_minibatch,
-                             target_stats)
+                             build_roidb, get_minibatch, target_stats)
 from .data.voc import load_voc
 from .layers import multitask_loss, softmax_cross_entropy
 from .model import FastRCNN, ModelFileError, read_npz, write_npz

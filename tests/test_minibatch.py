@@ -86,8 +86,8 @@ def test_flipped_entries_mirror_the_boxes():
 
 
 def test_transposed_entries_swap_x_and_y_and_come_before_the_mirrors():
-    roidb = build_roidb(_dataset(_sample(), _sample("b", "b.png")), {"a": PROPOSALS, "b": PROPOSALS},
-                        transpose=True)
+    two = {"a": PROPOSALS, "b": PROPOSALS}
+    roidb = build_roidb(_dataset(_sample(), _sample("b", "b.png")), two, transpose=True)
     assert [(e.image_id, e.transposed, e.flipped) for e in roidb] == [
         ("a", False, False), ("b", False, False), ("a", True, False), ("b", True, False),
         ("a", False, True), ("b", False, True), ("a", True, True), ("b", True, True)]

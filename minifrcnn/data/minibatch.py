@@ -68,7 +68,8 @@ IMAGES_PER_BATCH = 2     # N
 
 @dataclass
 class RoiEntry:
-    """One training image (or its mirror image) with its candidate RoIs, P' = G + P of them:
+    """One training image (or its mirror image, its transpose, or the transpose's mirror) with its
+    candidate RoIs, P' = G + P of them:
     the G non-difficult ground-truth boxes first, then the P proposals.
 
     width, height: the size of the image the RoIs live in (swapped from the file's if transposed).
@@ -317,9 +318,10 @@ def get_minibatch(entries, num_classes, means, stds, rng, *, scales, max_size, p
     (one scale: single-scale training; several: multi-scale), then its RoIs (sample_rois), then,
     with shuffle_colours, its colours (transforms.shuffle_colours); this fixed order makes the
     same rng state give the same minibatch. The image is read as RGB, transposed if
-    entry.transposed, mirrored if entry.flipped, colour-shuffled, resized by transforms.scale_factor(height, width, scale,
-    max_size), and pixel_mean (3,) is subtracted; its RoIs are scaled by the same factor (not
-    clipped: RoI pooling clips its bins to the feature map).
+    entry.transposed, mirrored if entry.flipped (entry_view), colour-shuffled, resized by
+    transforms.scale_factor(height, width, scale, max_size), and pixel_mean (3,) is subtracted;
+    its RoIs are scaled by the same factor (not clipped: RoI pooling clips its bins to the
+    feature map).
 
     means, stds: (K+1, 4) from target_stats. images: an optional dict {image_path: (H, W, 3)
     uint8}, filled as images are read, so a training run that passes the same dict every step
