@@ -177,20 +177,20 @@ def build_roidb(dataset, proposals, flip=True, transpose=False, bg_lo=BG_THRESHO
             dropped.append(sample.image_id)
     roidb = [entry for *_, entry in entries]
     # IoU does not change under a transpose or a mirror, so such a view of an image is usable
-    # when the image is.
+    # when the image is. Each view: (sample, gt boxes, labels, proposals, transposed).
+    views = [(sample, gt_boxes, gt_labels, props, False)
+             for sample, gt_boxes, gt_labels, props, _ in entries]
     if transpose:
-        roidb += [_entry(sample, box_ops.transpose(gt_boxes), gt_labels, box_ops.transpose(props),
-                         flipped=False, transposed=True)
-                  for sample, gt_boxes, gt_labels, props, _ in entries]
+        transposed = [(sample, box_ops.transpose(gt_boxes), gt_labels, box_ops.transpose(props),
+                       True) for sample, gt_boxes, gt_labels, props, _ in entries]
+        roidb += [_entry(*view[:4], flipped=False, transposed=True) for view in transposed]
+        views += transposed
     if flip:
-        for transposed in (False, True)[:1 + transpose]:
-            for sample, gt_boxes, gt_labels, props, _ in entries:
-                if transposed:
-                    gt_boxes, props = box_ops.transpose(gt_boxes), box_ops.transpose(props)
-                width = sample.height if transposed else sample.width
-                roidb.append(_entry(sample, box_ops.flip(gt_boxes, width), gt_labels,
-                                    box_ops.flip(props, width), flipped=True,
-                                    transposed=transposed))
+        for sample, gt_boxes, gt_labels, props, is_transposed in views:
+            width = sample.height if is_transposed else sample.width
+            roidb.append(_entry(sample, box_ops.flip(gt_boxes, width), gt_labels,
+                                box_ops.flip(props, width), flipped=True,
+                                transposed=is_transposed))
     return Roidb(roidb, dropped)
 
 
