@@ -3,7 +3,8 @@
 Only convolution, max pooling and RoI pooling have accelerated twins; every backend uses the NumPy
 reference for the rest (ReLU, linear, dropout, the losses), which NumPy already runs at full speed.
 A backend is a namespace with the layer functions of `minifrcnn.layers`, so a model calls
-`ops.conv2d_forward(...)` the same way whichever backend `ops` is.
+`ops.conv2d_forward(...)` the same way whichever backend `ops` is. Which function that is, per
+backend, is written out below in `_numpy_backend`, `_numba_backend` and `_cuda_backend`.
 """
 
 import importlib
@@ -13,13 +14,6 @@ from types import SimpleNamespace
 from . import layers
 
 BACKENDS = ("numpy", "numba", "cuda")
-
-# Which module provides each accelerated layer, per backend. The CUDA backend has no max-pool
-# kernel: its max pooling runs on the CPU kernels (a copy between host and device in between).
-_ACCELERATED = {
-    "numba": {"conv2d": "numba_cpu", "maxpool2d": "numba_cpu", "roi_pool": "numba_cpu"},
-    "cuda": {"conv2d": "numba_cuda", "maxpool2d": "numba_cpu", "roi_pool": "numba_cuda"},
-}
 
 
 def _why_unavailable(name):
@@ -53,6 +47,59 @@ def default_backend():
     return "numba" if "numba" in available_backends() else "numpy"
 
 
+def _reference_light_layers():
+    """The layers every backend runs in NumPy: cheap next to convolution and RoI pooling."""
+    return dict(
+        relu_forward=layers.relu_forward, relu_backward=layers.relu_backward,
+        linear_forward=layers.linear_forward, linear_backward=layers.linear_backward,
+        dropout_forward=layers.dropout_forward, dropout_backward=layers.dropout_backward,
+        softmax=layers.softmax, softmax_cross_entropy=layers.softmax_cross_entropy,
+        smooth_l1_loss=layers.smooth_l1_loss, multitask_loss=layers.multitask_loss,
+    )
+
+
+def _numpy_backend():
+    """Every layer from minifrcnn.layers, the reference."""
+    return SimpleNamespace(
+        name="numpy",
+        conv2d_forward=layers.conv2d_forward, conv2d_backward=layers.conv2d_backward,
+        maxpool2d_forward=layers.maxpool2d_forward, maxpool2d_backward=layers.maxpool2d_backward,
+        roi_pool_forward=layers.roi_pool_forward, roi_pool_backward=layers.roi_pool_backward,
+        **_reference_light_layers(),
+    )
+
+
+def _numba_backend():
+    """The three heavy layers from minifrcnn.numba_cpu (imported here: it needs Numba)."""
+    from . import numba_cpu
+
+    return SimpleNamespace(
+        name="numba",
+        conv2d_forward=numba_cpu.conv2d_forward, conv2d_backward=numba_cpu.conv2d_backward,
+        maxpool2d_forward=numba_cpu.maxpool2d_forward,
+        maxpool2d_backward=numba_cpu.maxpool2d_backward,
+        roi_pool_forward=numba_cpu.roi_pool_forward, roi_pool_backward=numba_cpu.roi_pool_backward,
+        **_reference_light_layers(),
+    )
+
+
+def _cuda_backend():
+    """Convolution and RoI pooling from minifrcnn.numba_cuda (imported here: its kernels need the
+    CUDA libraries). It has no max-pool kernel: max pooling runs on the CPU kernels of
+    minifrcnn.numba_cpu, with a copy between host and device on each side."""
+    from . import numba_cpu, numba_cuda
+
+    return SimpleNamespace(
+        name="cuda",
+        conv2d_forward=numba_cuda.conv2d_forward, conv2d_backward=numba_cuda.conv2d_backward,
+        maxpool2d_forward=numba_cpu.maxpool2d_forward,
+        maxpool2d_backward=numba_cpu.maxpool2d_backward,
+        roi_pool_forward=numba_cuda.roi_pool_forward,
+        roi_pool_backward=numba_cuda.roi_pool_backward,
+        **_reference_light_layers(),
+    )
+
+
 def get_backend(name=None):
     """The layer functions of backend `name` (default: `default_backend()`), as a namespace with
     the names of `minifrcnn.layers`. Raises ValueError for an unknown or unavailable backend."""
@@ -62,12 +109,8 @@ def get_backend(name=None):
     why = _why_unavailable(name)
     if why is not None:
         raise ValueError(f"backend {name!r} cannot run here: {why}")
-    functions = {fn: getattr(layers, fn) for fn in layers.__all__}
-    for layer, module_name in _ACCELERATED.get(name, {}).items():
-        module = importlib.import_module(f"minifrcnn.{module_name}")
-        for suffix in ("_forward", "_backward"):
-            functions[layer + suffix] = getattr(module, layer + suffix)
-    return SimpleNamespace(name=name, **functions)
+    builders = {"numpy": _numpy_backend, "numba": _numba_backend, "cuda": _cuda_backend}
+    return builders[name]()
 
 
 _PACKAGES = ("numpy", "numba", "llvmlite", "scipy", "matplotlib", "pillow", "tqdm",

@@ -9,10 +9,11 @@ Each step is the library call that the matching command (`synth`, `proposals`, `
 """
 
 import os
-import sys
 import time
 
 import numpy as np
+
+from .schedule import quiet
 
 DEMO_TRAIN_IMAGES = 200
 DEMO_TEST_IMAGES = 100
@@ -23,35 +24,34 @@ PICTURES = 6
 
 
 def detections_grid(model, dataset, proposals, path, count=PICTURES):
-    """The first `count` test images with their detections (score >= 0.5), in a 2 x 3 grid."""
-    from matplotlib.figure import Figure
-
+    """Draw the first `count` test images with their detections (score >= 0.5) and their ground
+    truth (dashed), three to a row, and save the picture to `path`."""
     from .data.transforms import read_image
-    from .detect import detect, save_figure
-    from .viz import draw_detections
+    from .detect import detect
+    from .viz import detections_figure, save_figure
 
     samples = dataset.samples[:count]
-    fig = Figure(figsize=(12, 7))
-    axes = fig.subplots(2, (len(samples) + 1) // 2)
-    for ax, sample in zip(np.ravel(axes), samples):
-        image = read_image(sample.image_path)
-        detections = detect(model, image, proposals[sample.image_id])
-        draw_detections(ax, image, detections)
-        ax.set_title(sample.image_id, fontsize=9)
-        ax.axis("off")
-    fig.suptitle("Detections on held-out test images (score >= 0.5)")
-    fig.tight_layout()
-    save_figure(fig, path)
+    images = [read_image(sample.image_path) for sample in samples]
+    found = [detect(model, image, proposals[sample.image_id])
+             for image, sample in zip(images, samples)]
+    truths = [(sample.boxes, sample.labels) for sample in samples]
+    save_figure(detections_figure(images, found, titles=[s.image_id for s in samples],
+                                  ground_truths=truths,
+                                  title="Detections on held-out test images"), path)
 
 
-def run_demo(out, minutes=DEMO_MINUTES, seed=0, backend=None, progress=True, log=print,
+def run_demo(out, minutes=DEMO_MINUTES, seed=0, backend=None, progress=True, log=None,
              n_train=DEMO_TRAIN_IMAGES, n_test=DEMO_TEST_IMAGES):
-    """Run every step into the folder `out`; returns {"mAP", "ap", "paths", "seconds"}."""
+    """Run every step into the folder `out`; returns {"mAP", "ap", "objects", "paths",
+    "seconds"} ("objects": the non-difficult test objects of each class). log: called with a
+    line of text at each step (None: say nothing)."""
     from .data.synth import write_synthetic_voc
-    from .detect import (count_objects, evaluate_model, format_ap_table, precision_recall_figure,
-                         save_figure)
+    from .evaluate import count_objects, evaluate_model
     from .proposals.cache import cached_proposals, default_cache_dir
     from .train import TrainSettings, train
+    from .viz import loss_figure, precision_recall_figure, save_figure
+
+    log = log or quiet
 
     start = time.perf_counter()
     data = os.path.join(out, "data")
@@ -66,6 +66,7 @@ def run_demo(out, minutes=DEMO_MINUTES, seed=0, backend=None, progress=True, log
                              seed=seed, backend=backend)
     model, state = train(settings, progress=progress, log=lambda text: log(f"     {text}"))
     paths["loss curve"] = settings.loss_plot_path
+    save_figure(loss_figure(state.history), paths["loss curve"])
     log(f"     {state.iteration} iterations, final loss "
         f"{np.mean(state.history.loss[-100:]):.3f} (mean of the last 100)")
 
@@ -74,32 +75,15 @@ def run_demo(out, minutes=DEMO_MINUTES, seed=0, backend=None, progress=True, log
 
     saved = FastRCNN.load(paths["model"], backend=backend)    # what a user of the file gets
     result, dataset, _ = evaluate_model(saved, data, "test", progress=progress)
-    log(format_ap_table(result, count_objects(dataset)))
+    log(f"     mAP {result['mAP']:.3f} over {len(result['ap'])} object classes")
     paths["precision-recall"] = os.path.join(out, "precision_recall.png")
     save_figure(precision_recall_figure(result, f"small model on synthetic test: mAP "
                                                  f"{result['mAP']:.3f} (VOC07)"),
-                 paths["precision-recall"])
+                paths["precision-recall"])
 
     log("4/4  drawing detections on test images")
     proposals, _ = cached_proposals(dataset, default_cache_dir(data), progress=False)
     paths["detections"] = os.path.join(out, "detections.png")
     detections_grid(saved, dataset, proposals, paths["detections"])
-    return {"mAP": result["mAP"], "ap": result["ap"], "paths": paths,
-            "seconds": time.perf_counter() - start}
-
-
-def demo_command(out, minutes=None, seed=0, backend=None):
-    """`minifrcnn demo`: run_demo, then say where everything went; exit status 0 or 1."""
-    from .train import TrainingError
-
-    try:
-        summary = run_demo(out, DEMO_MINUTES if minutes is None else minutes, seed, backend)
-    except (TrainingError, ValueError, OSError) as error:
-        print(f"minifrcnn demo: {error}", file=sys.stderr)
-        return 1
-    print(f"\nmAP {summary['mAP']:.3f} on the synthetic test split, whole demo "
-          f"{summary['seconds'] / 60:.1f} minutes. Written:")
-    width = max(len(name) for name in summary["paths"])
-    for name, path in summary["paths"].items():
-        print(f"  {name:<{width}}  {path}")
-    return 0
+    return {"mAP": result["mAP"], "ap": result["ap"], "objects": count_objects(dataset),
+            "paths": paths, "seconds": time.perf_counter() - start}

@@ -10,14 +10,9 @@
 and `minifrcnn evaluate` (VOC AP of a split) call, with the same defaults.
 """
 
-import json
-import os
-import sys
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from . import boxes as box_ops
@@ -169,7 +164,9 @@ def detect(model, image, proposals=None, score_threshold=DEFAULT_SCORE_THRESHOLD
         raise ValueError(f"proposals must have shape (P, 4), got {proposals.shape}")
     scales = (model.config.scale,) if scales is None else tuple(scales)
     if not scales or any(s <= 0 for s in scales):
-        raise ValueError(f"scales must be positive shorter sides, at least one, got {scales}")
+        # Plain numbers in the message: a tuple shows NumPy scalars as np.float32(3.0).
+        shown = ", ".join(f"{float(s):g}" for s in scales)
+        raise ValueError(f"scales must be positive shorter sides, at least one, got ({shown})")
     classes = list(model.classes)
     if len(proposals) == 0:
         return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
@@ -211,185 +208,3 @@ def detect_dataset(model, dataset, proposals, progress=True, **detect_options):
                             **detect_options)
         records.extend(detections.records(sample.image_id))
     return records
-
-
-def _load_model(model_path, backend, command):
-    """FastRCNN.load, or None after printing why the file (or the backend) cannot be used."""
-    from .model import FastRCNN
-
-    try:
-        return FastRCNN.load(model_path, backend=backend)
-    # ModelFileError is a ValueError naming the file; an unusable backend is a ValueError too.
-    except (ValueError, OSError) as error:
-        print(f"minifrcnn {command}: {error}", file=sys.stderr)
-        return None
-
-
-def save_figure(fig, path):
-    FigureCanvasAgg(fig)
-    fig.savefig(path)
-
-
-def detections_figure(image, detections, draw_threshold=DEFAULT_DRAW_THRESHOLD):
-    """A Figure of the image with its detections of score >= draw_threshold drawn, the longer
-    side 8 inches, no axes."""
-    from .viz import draw_detections
-
-    height, width = image.shape[:2]
-    fig = Figure(figsize=(8 * width / max(height, width), 8 * height / max(height, width)),
-                 dpi=100)
-    ax = fig.add_axes((0, 0, 1, 1))
-    draw_detections(ax, image, detections, score_threshold=draw_threshold)
-    return fig
-
-
-def detect_command(model_path, image_paths, out_dir, score_threshold=DEFAULT_SCORE_THRESHOLD,
-                   nms_threshold=DEFAULT_NMS_THRESHOLD, max_per_image=DEFAULT_MAX_PER_IMAGE,
-                   scales=None, backend=None, draw_threshold=DEFAULT_DRAW_THRESHOLD,
-                   progress=True, flip=False, transpose=False):
-    """`minifrcnn detect MODEL IMAGE... --out DIR`.
-
-    For each image: selective search, detect, and DIR/<stem>.png with the detections of score
-    >= draw_threshold drawn (class and score written on each box); then DIR/detections.json, one
-    list of the records of every image, "image" the path as given, all detections kept.
-    Returns 0, or 1 after a message on stderr for a model file or an image that cannot be read,
-    or an output that cannot be written (images after a bad one are not processed and
-    detections.json is not written).
-    """
-    model = _load_model(model_path, backend, "detect")
-    if model is None:
-        return 1
-    records, pictures, names = [], [], set()
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-        for path in tqdm(image_paths, desc="detect", unit="img", disable=not progress):
-            image = read_image(path)
-            detections = detect(model, image, score_threshold=score_threshold,
-                                nms_threshold=nms_threshold, max_per_image=max_per_image,
-                                scales=scales, flip=flip, transpose=transpose)
-            records.extend(detections.records(os.fspath(path)))
-            # Two inputs a/x.jpg and b/x.jpg must not overwrite each other's picture.
-            stem = os.path.splitext(os.path.basename(path))[0]
-            name, count = stem, 1
-            while name in names:
-                count += 1
-                name = f"{stem}_{count}"
-            names.add(name)
-            picture = os.path.join(out_dir, f"{name}.png")
-            save_figure(detections_figure(image, detections, draw_threshold), picture)
-            pictures.append((picture, len(detections),
-                             int(np.count_nonzero(detections.scores >= draw_threshold))))
-        json_path = os.path.join(out_dir, "detections.json")
-        with open(json_path, "w", encoding="utf-8") as handle:
-            json.dump(records, handle, indent=1)
-    # read_image's ValueError names the image; an OSError names the file that cannot be written.
-    except (ValueError, OSError) as error:
-        print(f"minifrcnn detect: {error}", file=sys.stderr)
-        return 1
-    for picture, count, drawn in pictures:
-        print(f"wrote {picture}: {count} detections, {drawn} drawn (score >= {draw_threshold:g})")
-    print(f"wrote {json_path}: {len(records)} detections of {len(pictures)} image(s)")
-    return 0
-
-
-def format_ap_table(result, num_objects):
-    """evaluate_detections' result as a text table: class, AP, objects (non-difficult); then mAP."""
-    width = max([len("class"), len("mAP")] + [len(name) for name in result["ap"]])
-    lines = [f"{'class':<{width}}  {'AP':>6}  {'objects':>7}", "-" * (width + 17)]
-    for name, ap in result["ap"].items():
-        lines.append(f"{name:<{width}}  {ap:>6.3f}  {num_objects[name]:>7d}")
-    lines.append("-" * (width + 17))
-    lines.append(f"{'mAP':<{width}}  {result['mAP']:>6.3f}")
-    return "\n".join(lines)
-
-
-def count_objects(dataset):
-    """{class_name: non-difficult objects} over the dataset, the denominators of recall."""
-    counts = dict.fromkeys(dataset.classes[1:], 0)
-    for sample in dataset.samples:
-        for label in sample.labels[~np.asarray(sample.difficult, bool)]:
-            counts[dataset.classes[label]] += 1
-    return counts
-
-
-def _json_number(value):
-    """NaN (the AP of a class with no object) is not valid JSON: null instead."""
-    return None if np.isnan(value) else value
-
-
-def evaluate_model(model, data, split="test", use_07_metric=True, cache_dir=None,
-                   progress=True, **detect_options):
-    """Detect in every image of a split and score the detections: (result, dataset, records).
-
-    Proposals come from the cache (computed where missing). The dataset is read with the model's
-    class list, so its labels index the model's scores; an object of a class the model does not
-    know is a DatasetError naming its XML file. result is evaluate_detections' dict.
-    """
-    from .data.voc import load_voc
-    from .evaluate import evaluate_detections
-    from .proposals.cache import cached_proposals, default_cache_dir
-
-    dataset = load_voc(data, split, classes=model.classes)
-    proposals, _ = cached_proposals(dataset, cache_dir or default_cache_dir(data),
-                                    progress=progress)
-    records = detect_dataset(model, dataset, proposals, progress=progress, **detect_options)
-    return evaluate_detections(records, dataset, use_07_metric=use_07_metric), dataset, records
-
-
-def precision_recall_figure(result, title):
-    """A Figure of every class's precision-recall curve, AP in the legend."""
-    from .viz import plot_precision_recall
-
-    fig = Figure(figsize=(6, 5), dpi=100, layout="constrained")
-    plot_precision_recall(fig.add_subplot(), result)
-    fig.axes[0].set_title(title, fontsize=10)
-    return fig
-
-
-def evaluate_command(model_path, data, split="test", use_07_metric=True, as_json=False, plot=None,
-                     cache_dir=None, backend=None, score_threshold=DEFAULT_SCORE_THRESHOLD,
-                     nms_threshold=DEFAULT_NMS_THRESHOLD, max_per_image=DEFAULT_MAX_PER_IMAGE,
-                     scales=None, progress=True, flip=False, transpose=False):
-    """`minifrcnn evaluate MODEL DATA --split test [--json]`.
-
-    Scores the model on a split with evaluate_model, with the same detection settings as
-    `minifrcnn detect` (use_07_metric: the 2007 11-point metric, else the area; difficult
-    objects ignored) and prints a per-class table (class, AP, non-difficult objects) and mAP, or
-    with as_json only {"mAP": ..., "ap": {class: ...}} (NaN, a class without objects, as null).
-    Writes the precision-recall curves to `plot` (default: the model path without .npz, plus
-    _pr.png). Messages other than the JSON go to stderr in JSON mode, so stdout parses.
-    Returns 0, or 1 after a message on stderr for an unreadable model, dataset, image or cache,
-    or a dataset with a class the model does not know.
-    """
-    info = sys.stderr if as_json else sys.stdout
-    model = _load_model(model_path, backend, "evaluate")
-    if model is None:
-        return 1
-    try:
-        result, dataset, records = evaluate_model(
-            model, data, split, use_07_metric, cache_dir, progress,
-            score_threshold=score_threshold, nms_threshold=nms_threshold,
-            max_per_image=max_per_image, scales=scales, flip=flip, transpose=transpose)
-    # DatasetError (a broken split, an unknown class) and an unreadable image are ValueErrors.
-    except (ValueError, OSError) as error:
-        print(f"minifrcnn evaluate: {error}", file=sys.stderr)
-        return 1
-    metric = "VOC07 11-point" if use_07_metric else "VOC area"
-    if as_json:
-        print(json.dumps({"mAP": _json_number(result["mAP"]),
-                          "ap": {name: _json_number(ap) for name, ap in result["ap"].items()}}))
-    else:
-        print(f"split {split} of {os.fspath(data)}: {len(dataset)} images, {len(records)} "
-              f"detections, {metric} AP")
-        print(format_ap_table(result, count_objects(dataset)))
-    if plot is None:
-        plot = os.fspath(model_path).removesuffix(".npz") + "_pr.png"
-    fig = precision_recall_figure(result, f"{os.path.basename(os.fspath(model_path))} on {split}: "
-                                          f"mAP {result['mAP']:.3f} ({metric})")
-    try:
-        save_figure(fig, plot)
-    except OSError as error:
-        print(f"minifrcnn evaluate: cannot write the plot: {error}", file=sys.stderr)
-        return 1
-    print(f"wrote {plot}", file=info)
-    return 0

@@ -11,14 +11,17 @@ Per class, detections are ranked by score and matched greedily to the ground tru
 
 Recall counts non-difficult objects only: recall = TP / (number of non-difficult objects).
 `voc_ap` then turns the precision/recall curve into one number, with the VOC2007 11-point rule or
-the VOC2010+ area under the curve.
+the VOC2010+ area under the curve. `evaluate_model` runs a model's detections over a split and
+scores them: what `minifrcnn evaluate` and the demo report.
 """
 
 import numpy as np
 
 from minifrcnn.boxes import iou
-
-BACKGROUND = "__background__"
+from minifrcnn.data.voc import load_voc
+from minifrcnn.detect import detect_dataset
+from minifrcnn.model import BACKGROUND
+from minifrcnn.proposals.cache import cached_proposals, default_cache_dir
 
 
 def voc_ap(recall, precision, use_07_metric=True):
@@ -142,7 +145,8 @@ def _detections_by_class(detections, classes, image_ids):
             raise ValueError(f"detection {number}: image {det['image']!r} is not in the dataset")
         box = np.asarray(det["box"], np.float64)
         if box.shape != (4,):
-            raise ValueError(f"detection {number}: box must be [x1, y1, x2, y2], got {det['box']}")
+            raise ValueError(f"detection {number}: box must be [x1, y1, x2, y2], got "
+                             f"{box.tolist()}")
         by_class[det["class"]].append((float(det["score"]), det["image"], box))
     return by_class
 
@@ -180,3 +184,30 @@ def _match_class(class_detections, class_ground_truth, iou_threshold):
             matched[image_id][best] = True
             is_tp.append(True)
     return np.array(is_tp, bool), num_objects
+
+
+def count_objects(dataset):
+    """{class_name: non-difficult objects} over the dataset, the denominators of recall."""
+    counts = dict.fromkeys(dataset.classes[1:], 0)
+    for sample in dataset.samples:
+        for label in sample.labels[~np.asarray(sample.difficult, bool)]:
+            counts[dataset.classes[label]] += 1
+    return counts
+
+
+def evaluate_model(model, data, split="test", use_07_metric=True, cache_dir=None,
+                   progress=True, **detect_options):
+    """Detect in every image of a split and score the detections: (result, dataset, records).
+
+    model: a FastRCNN; data: a VOC-layout folder; cache_dir: the proposal cache (None:
+    DATA/proposals_cache/fast; computed where missing); detect_options: detect's keyword
+    arguments. The dataset is read with the model's class list first, before any proposal is
+    computed, so its labels index the model's scores and an object of a class the model does not
+    know is a DatasetError naming its XML file. result is evaluate_detections' dict; records
+    the detections of every image (Detections.records, "image" = image id).
+    """
+    dataset = load_voc(data, split, classes=model.classes)
+    proposals, _ = cached_proposals(dataset, cache_dir or default_cache_dir(data),
+                                    progress=progress)
+    records = detect_dataset(model, dataset, proposals, progress=progress, **detect_options)
+    return evaluate_detections(records, dataset, use_07_metric=use_07_metric), dataset, records

@@ -323,12 +323,18 @@ def suite_cases(rng, backend="numpy"):
 
 
 def run_suite(seed=0, tol=DEFAULT_TOL, layers=None, backend="numpy"):
-    """Run every case of the suite on `backend`; returns a list of (LayerCase, GradcheckResult)."""
-    rng = np.random.default_rng(seed)
-    cases = [c for c in suite_cases(rng, backend) if layers is None or c.layer in layers]
+    """Run every case of the suite on `backend`; returns a list of (LayerCase, GradcheckResult).
+
+    The shapes come from np.random.default_rng(seed). Each row then draws its values from a
+    generator of its own, seeded with (seed, the row's place in the whole suite): a row gives
+    the same numbers whether it runs alone (`layers=["roi_pool"]`) or after all the others.
+    """
+    cases = suite_cases(np.random.default_rng(seed), backend)
     results = []
-    for case in cases:
-        result = case.run(rng)
+    for row, case in enumerate(cases):
+        if layers is not None and case.layer not in layers:
+            continue
+        result = case.run(np.random.default_rng([seed, row]))
         result.tol = tol
         results.append((case, result))
     return results

@@ -6,9 +6,11 @@
         --cls_score--> (R, K+1) class scores           (the softmax lives in the loss and in detect)
         --bbox_pred--> (R, 4(K+1)) class-specific box deltas
 
-Every layer is one of `minifrcnn.layers` (or its Numba/CUDA twin, chosen by `backend`). `forward`
-keeps each layer's cache in a list; `backward` walks that list in reverse, layer by layer, and
-writes the gradient of every trainable parameter into `model.grads`: there is no autograd.
+Every layer is one of `minifrcnn.layers` (or its Numba/CUDA twin, chosen by `backend`). A
+training forward (`train=True`) keeps each layer's cache in a list; `backward` walks that list in
+reverse, layer by layer, and writes the gradient of every trainable parameter into `model.grads`:
+there is no autograd. A test-time forward keeps no cache: each is dropped as soon as its layer
+has run (for VGG16 and 2000 RoIs they would hold hundreds of megabytes for nothing).
 
 The network is described by a `Config`: conv stages (a 2x2 max-pool follows every stage but the
 last), the RoI pooling size, the fc widths, which layers are frozen, and the image scale rule.
@@ -29,7 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backend import get_backend
-from .data.voc import BACKGROUND
+
+# Class 0 of every model, and of every dataset: the RoIs that are no object.
+BACKGROUND = "__background__"
 
 MODEL_FORMAT = "minifrcnn-model"
 MODEL_VERSION = 1
@@ -222,7 +226,8 @@ class FastRCNN:
     def forward(self, images, rois, train=False, rng=None):
         """images: (N, 3, H, W) mean-subtracted, zero-padded, in the model's dtype;
         rois: (R, 5) (batch_index, x1, y1, x2, y2) in pixels of those images;
-        train: dropout on (needs rng, a np.random.Generator) or off.
+        train: dropout on (needs rng, a np.random.Generator) and the layer caches kept for
+        backward; False: dropout off and no cache kept (backward then raises).
 
         Returns cls_score (R, K+1) raw scores and bbox_pred (R, 4(K+1)) box deltas.
         """
@@ -230,7 +235,7 @@ class FastRCNN:
         if rois.ndim != 2 or rois.shape[1] != 5:
             raise ValueError(f"rois must have shape (R, 5), got {rois.shape}")
         fc7 = self.trunk_forward(images, rois.astype(self.dtype, copy=False), train, rng)
-        return self._heads_forward(fc7)
+        return self._heads_forward(fc7, train)
 
     def classify_forward(self, crops, train=False, rng=None):
         """The pre-training classifier: crops (N, 3, S, S), S = config.crop_size, through the same
@@ -239,8 +244,8 @@ class FastRCNN:
         return self.trunk_forward(crops, None, train, rng)
 
     def trunk_forward(self, images, rois, train, rng):
-        """images -> fc7 (R, D). rois=None: the classifier's trunk (max-pool, one row per image)."""
-        b = self.backend
+        """images -> fc7 (R, D). rois=None: the classifier's trunk (max-pool, one row per image).
+        With train=True the layers' caches are kept for trunk_backward, else none is."""
         if not isinstance(images, np.ndarray) or images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images must be an array (N, 3, H, W), got "
                              f"{getattr(images, 'shape', type(images).__name__)}")
@@ -248,86 +253,151 @@ class FastRCNN:
             raise ValueError(f"images must be {self.dtype} like the model, got {images.dtype}")
         if train and rng is None:
             raise ValueError("train=True needs rng (a np.random.Generator) for dropout")
-        caches = []
+        # Dropped before the pass starts: a failing or test-time forward never leaves the caches
+        # of an earlier pass behind for backward to use by mistake.
+        self._caches = self._head_caches = None
+        caches = [] if train else None
         x = images * self.dtype.type(self.config.input_scale)
         names = iter(self.config.conv_names)
         for stage, widths in enumerate(self.config.stages):
             for _ in widths:
-                name = next(names)
-                x, conv = b.conv2d_forward(x, self.params[f"{name}.w"], self.params[f"{name}.b"],
-                                           stride=1, pad=1)
-                x, relu = b.relu_forward(x)
-                caches.append(("conv", name, (conv, relu)))
+                x = self._conv_relu(x, next(names), caches)
             if stage < len(self.config.stages) - 1:
-                x, pool = b.maxpool2d_forward(x, 2, 2)
-                caches.append(("maxpool", None, pool))
+                x = self._maxpool(x, caches)
         # Section 2.1: the last max-pool of the classifier is replaced by RoI pooling, which
         # pools each RoI's window of the shared feature map to the fixed size fc6 expects.
         if rois is None:
-            x, pool = b.maxpool2d_forward(x, 2, 2)
+            x = self._maxpool(x, caches)
             if x.shape[2:] != tuple(self.config.roi_size):
                 raise ValueError(f"classifier crops must be {self.config.crop_size}x"
                                  f"{self.config.crop_size} pixels, got {images.shape[2:]}")
-            caches.append(("maxpool", None, pool))
         else:
-            x, pool = b.roi_pool_forward(x, rois, self.config.roi_size, self.config.spatial_scale)
-            caches.append(("roi_pool", None, pool))
+            x = self._roi_pool(x, rois, caches)
         for name in ("fc6", "fc7"):
-            x, fc = b.linear_forward(x, self.params[f"{name}.w"], self.params[f"{name}.b"])
-            x, relu = b.relu_forward(x)
-            x, drop = b.dropout_forward(x, self.config.dropout, train, rng)
-            caches.append(("fc", name, (fc, relu, drop)))
+            x = self._fc_relu_dropout(x, name, train, rng, caches)
         self._caches = caches
         return x
 
-    def _heads_forward(self, fc7):
-        b = self.backend
-        cls_score, cls_cache = b.linear_forward(fc7, self.params["cls_score.w"], self.params["cls_score.b"])
-        bbox_pred, bbox_cache = b.linear_forward(fc7, self.params["bbox_pred.w"], self.params["bbox_pred.b"])
-        self._head_caches = (cls_cache, bbox_cache)
+    # One method per kind of layer, each a forward with its cache appended to `caches` when
+    # training (caches is a list) and dropped when the method returns otherwise (caches is None).
+    # trunk_backward undoes each kind with the matching backward.
+
+    def _conv_relu(self, x, name, caches):
+        """3x3 convolution (pad 1, stride 1) and ReLU: (N, C, H, W) -> (N, F, H, W)."""
+        ops = self.backend
+        x, conv = ops.conv2d_forward(x, self.params[f"{name}.w"], self.params[f"{name}.b"],
+                                     stride=1, pad=1)
+        x, relu = ops.relu_forward(x)
+        if caches is not None:
+            caches.append(("conv", name, (conv, relu)))
+        return x
+
+    def _maxpool(self, x, caches):
+        """2x2 max-pool, stride 2: (N, C, H, W) -> (N, C, H // 2, W // 2)."""
+        x, pool = self.backend.maxpool2d_forward(x, 2, 2)
+        if caches is not None:
+            caches.append(("maxpool", None, pool))
+        return x
+
+    def _roi_pool(self, features, rois, caches):
+        """RoI pooling: features (N, C, H, W), rois (R, 5) -> (R, C, PH, PW)."""
+        x, pool = self.backend.roi_pool_forward(features, rois, self.config.roi_size,
+                                                self.config.spatial_scale)
+        if caches is not None:
+            caches.append(("roi_pool", None, pool))
+        return x
+
+    def _fc_relu_dropout(self, x, name, train, rng, caches):
+        """Fully connected layer, ReLU and dropout: (R, ...) flattened to (R, D) -> (R, M)."""
+        ops = self.backend
+        x, fc = ops.linear_forward(x, self.params[f"{name}.w"], self.params[f"{name}.b"])
+        x, relu = ops.relu_forward(x)
+        x, drop = ops.dropout_forward(x, self.config.dropout, train, rng)
+        if caches is not None:
+            caches.append(("fc", name, (fc, relu, drop)))
+        return x
+
+    def _heads_forward(self, fc7, train):
+        """The two sibling heads on fc7 (R, D): cls_score (R, K+1) and bbox_pred (R, 4(K+1))."""
+        ops = self.backend
+        cls_score, cls_cache = ops.linear_forward(fc7, self.params["cls_score.w"],
+                                                  self.params["cls_score.b"])
+        bbox_pred, bbox_cache = ops.linear_forward(fc7, self.params["bbox_pred.w"],
+                                                   self.params["bbox_pred.b"])
+        self._head_caches = (cls_cache, bbox_cache) if train else None
         return cls_score, bbox_pred
 
     def backward(self, dcls_score, dbbox_pred):
         """dcls_score (R, K+1), dbbox_pred (R, 4(K+1)): gradients of the loss with respect to the
-        last forward's outputs. Fills self.grads for every trainable parameter."""
+        last forward's outputs, which must have been a forward(..., train=True). Fills self.grads
+        for every trainable parameter."""
         if self._head_caches is None:
-            raise RuntimeError("backward needs a forward with rois first")
-        b = self.backend
+            raise RuntimeError("backward needs a forward(images, rois, train=True) first: a "
+                               "test-time forward keeps no layer caches")
+        ops = self.backend
         self.grads = {}
         cls_cache, bbox_cache = self._head_caches
         # The two sibling heads both read fc7, so fc7's gradient is the sum of theirs.
-        dfc7_cls, dw, db = b.linear_backward(dcls_score, cls_cache)
+        dfc7_cls, dw, db = ops.linear_backward(dcls_score, cls_cache)
         self._store("cls_score", dw, db)
-        dfc7_bbox, dw, db = b.linear_backward(dbbox_pred, bbox_cache)
+        dfc7_bbox, dw, db = ops.linear_backward(dbbox_pred, bbox_cache)
         self._store("bbox_pred", dw, db)
         self.trunk_backward(dfc7_cls + dfc7_bbox)
 
     def trunk_backward(self, dfc7):
-        """dfc7 (R, D) -> gradients of the trunk, walking the forward's caches in reverse.
-        Stops below the lowest trainable layer: nothing under a frozen bottom needs a gradient."""
-        b = self.backend
+        """dfc7 (R, D) -> gradients of the trunk, walking the caches of the last training forward
+        (forward or classify_forward with train=True) in reverse. Stops below the lowest trainable
+        layer: nothing under a frozen bottom needs a gradient. Returns the gradient of the lowest
+        layer reached (with nothing frozen, of the input images)."""
+        if self._caches is None:
+            raise RuntimeError("trunk_backward needs a forward with train=True first: a "
+                               "test-time forward keeps no layer caches")
+        ops = self.backend
         lowest = next((i for i, (_, name, _) in enumerate(self._caches)
                        if name is not None and name not in self.frozen), len(self._caches))
         dx = dfc7
         for kind, name, cache in reversed(self._caches[lowest:]):
             if kind == "fc":
                 fc, relu, drop = cache
-                dx = b.relu_backward(b.dropout_backward(dx, drop), relu)
-                dx, dw, db = b.linear_backward(dx, fc)
+                dx = ops.relu_backward(ops.dropout_backward(dx, drop), relu)
+                dx, dw, db = ops.linear_backward(dx, fc)
                 self._store(name, dw, db)
             elif kind == "conv":
                 conv, relu = cache
-                dx, dw, db = b.conv2d_backward(b.relu_backward(dx, relu), conv)
+                dx, dw, db = ops.conv2d_backward(ops.relu_backward(dx, relu), conv)
                 self._store(name, dw, db)
             elif kind == "roi_pool":
-                dx = b.roi_pool_backward(dx, cache)
+                dx = ops.roi_pool_backward(dx, cache)
+            elif kind == "maxpool":
+                dx = ops.maxpool2d_backward(dx, cache)
             else:
-                dx = b.maxpool2d_backward(dx, cache)
+                raise ValueError(f"trunk_backward: no backward pass for a layer of kind {kind!r}")
         return dx
 
     def _store(self, name, dw, db):
         if name not in self.frozen:
             self.grads[f"{name}.w"], self.grads[f"{name}.b"] = dw, db
+
+    def compile_kernels(self):
+        """Run one training forward and backward on a tiny input, so that the backend's kernels
+        are compiled now rather than inside the first training iteration. Numba compiles a
+        kernel on its first call for each dtype (about 20 s for all of them when nothing is
+        cached, a fraction of a second from the cache): a run bounded by wall time would
+        otherwise spend that on compiling. Weights, the optimiser and any random generator of
+        the caller are left untouched; the gradients it leaves in self.grads mean nothing."""
+        side = self.config.crop_size
+        images = np.zeros((1, 3, side, side), self.dtype)
+        rois = np.array([[0, 0, 0, side - 1, side - 1]], self.dtype)
+        frozen, self.frozen = self.frozen, set()      # reach every layer's backward
+        try:
+            cls_score, bbox_pred = self.forward(images, rois, train=True,
+                                                rng=np.random.default_rng(0))
+            self.backward(np.ones_like(cls_score), np.ones_like(bbox_pred))
+            self.classify_forward(images, train=False)   # the classifier's last max-pool
+        finally:
+            self.frozen = frozen
+            self.grads = {}
+            self._caches = self._head_caches = None
 
     # ----------------------------------------------------------------------------------------
     # model files
@@ -400,7 +470,8 @@ class FastRCNN:
             value = params[key]
             if value.shape != shape:
                 raise ModelFileError(f"{path}: parameter {key} has shape {value.shape}, the "
-                                     f"configuration and {self.num_classes} classes need {shape}")
+                                     f"configuration and {self.num_classes - 1} object classes (and the "
+                                     f"background) need {shape}")
             if not np.all(np.isfinite(value)):
                 raise ModelFileError(f"{path}: parameter {key} contains NaN or infinite values")
         self.params = {key: np.ascontiguousarray(params[key], dtype=self.dtype) for key in expected}

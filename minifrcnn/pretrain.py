@@ -23,11 +23,11 @@ import time
 import numpy as np
 
 from .data import transforms
-from .data.minibatch import FG_THRESHOLD, entry_view
+from .data.minibatch import FG_THRESHOLD, ImageCache, entry_view
 from .layers import linear_backward, linear_forward, softmax_cross_entropy
-from .model import FastRCNN, ModelFileError
+from .model import CONFIGS, FastRCNN, ModelFileError
+from .schedule import TrainingError, budget_fraction, learning_rate, progress_bar, update_bar
 from .sgd import SGD
-from .train import LR_GAMMA, LR_STEP_FRACTION, TrainingError, progress_bar
 
 CROPS_PER_BATCH = 64
 IMAGES_PER_BATCH = 8             # crops of a batch come from this many images ...
@@ -89,17 +89,14 @@ def pretrain_classifier(model, roidb, rng, *, iters=None, seconds=None, lr=0.01,
     sgd = SGD(params, list(params))
     frozen, model.frozen = model.frozen, set()        # the classifier learns every layer
     pools = _crop_pools(roidb)
-    images = {}
+    images = ImageCache()
     history = []
     start = time.perf_counter()
     bar = progress_bar("pretrain", iters, seconds, progress)
     try:
         iteration = 0
-        while True:
-            elapsed = time.perf_counter() - start
-            done = iteration / iters if iters is not None else elapsed / seconds
-            if done >= 1:
-                break
+        while (done := budget_fraction(iteration, iters, time.perf_counter() - start,
+                                       seconds)) < 1:
             crops, labels = crop_batch(roidb, pools, model.config, rng, images)
             fc7 = model.classify_forward(crops, train=True, rng=rng)
             scores, fc8_cache = linear_forward(fc7, params["fc8.w"], params["fc8.b"])
@@ -111,11 +108,11 @@ def pretrain_classifier(model, roidb, rng, *, iters=None, seconds=None, lr=0.01,
             dfc7, dw, db = linear_backward(dscores, fc8_cache)
             model.trunk_backward(dfc7)
             grads = {**model.grads, "fc8.w": dw, "fc8.b": db}
-            sgd.step(grads, lr * (LR_GAMMA if done >= LR_STEP_FRACTION else 1.0))
+            sgd.step(grads, learning_rate(lr, done))
             accuracy = float(np.mean(scores.argmax(axis=1) == labels))
             history.append((iteration, float(loss), accuracy))
             iteration += 1
-            bar.n = iteration if iters is not None else min(round(elapsed), bar.total)
+            update_bar(bar, iteration, iters, time.perf_counter() - start)
             bar.set_postfix_str(f"it {iteration}, loss {loss:.3f}, accuracy {accuracy:.2f}")
     finally:
         model.frozen = frozen
@@ -134,27 +131,41 @@ def init_path(name_or_path):
     return BUILTIN_MODELS.get(name_or_path, name_or_path)
 
 
-def init_from_model(model, path, rng):
-    """Start a detector from another trained network of the same configuration, as the paper
-    starts from an ImageNet classifier: every layer up to fc7 is copied from the model file at
-    `path` (trained on any classes; a BUILTIN_MODELS name means that file), and the two
-    sibling heads, whose sizes depend on the classes, are drawn afresh by to_detector.
+def load_init_model(name_or_path, config):
+    """The trained network an --init argument names (a BUILTIN_MODELS name or a model file),
+    checked against `config` (a Config or a CONFIGS name), the configuration to be trained.
+    Reads nothing but that file, so a training run checks it before its data.
 
     Raises ModelFileError naming the file when it cannot be read or holds other layers (stages,
     RoI size, fc widths) or another input rule (pixel mean, input scale)."""
-    path = init_path(path)
+    path = init_path(name_or_path)
+    config = CONFIGS[config] if isinstance(config, str) else config
     source = FastRCNN.load(path, backend="numpy")
     # What the copied weights depend on: the layers' shapes and what the input pixels mean. The
     # scale rule, dropout and frozen layers are the new training's own business.
     differ = [name for name in ("stages", "roi_size", "fc", "pixel_mean", "input_scale")
-              if getattr(source.config, name) != getattr(model.config, name)]
+              if getattr(source.config, name) != getattr(config, name)]
     if differ:
         raise ModelFileError(f"{path}: a {source.config.name!r} model whose {', '.join(differ)} "
-                             f"differ from the {model.config.name!r} configuration being "
+                             f"differ from the {config.name!r} configuration being "
                              "trained; initialise from a model of the same configuration")
+    return source
+
+
+def copy_trunk(source, model):
+    """Copy every layer up to fc7 (the convs, fc6, fc7) of FastRCNN `source` into `model`; the two
+    heads, whose sizes depend on the classes, are left to to_detector."""
     for key in model.params:
         if key.split(".")[0] not in ("cls_score", "bbox_pred"):
             model.params[key] = source.params[key].astype(model.dtype, copy=True)
+
+
+def init_from_model(model, path, rng):
+    """Start a detector from another trained network of the same configuration, as the paper
+    starts from an ImageNet classifier: every layer up to fc7 is copied from the model file at
+    `path` (trained on any classes; a BUILTIN_MODELS name means that file), and the two sibling
+    heads are drawn afresh by to_detector. Raises ModelFileError as load_init_model does."""
+    copy_trunk(load_init_model(path, model.config), model)
     to_detector(model, rng)
 
 

@@ -3,8 +3,13 @@
     dataset + cached proposals --build_roidb--> roidb (+ flips) --target_stats--> means, stds
     [start from another model's layers up to fc7, new heads]                      (--init)
     [or pretrain the trunk as a crop classifier, then convert it to a detector]   (--pretrain)
-    repeat: minibatch (N=2 images, R=128 RoIs) -> forward -> multitask loss -> backward -> SGD
-    save: the model file with the target normalisation folded into bbox_pred, a loss curve
+    repeat: minibatch (N=2 images, R=128 RoIs) -> train_step: forward -> multitask loss ->
+            backward -> SGD
+    save: the model file with the target normalisation folded into bbox_pred; the history
+          of losses (minifrcnn.viz.loss_figure draws it)
+
+`train_step` is the paper's loop body, section 2.3, on one screen; `train` is the run around it
+(budget, checkpoints, resume, progress, logging) and stays out of it.
 
 A run is bounded by iterations (`iters`) or by wall time (`minutes`, pretraining included). The
 learning rate drops 10x at 75 % of the budget, where the paper drops it (30k of 40k iterations).
@@ -12,7 +17,8 @@ learning rate drops 10x at 75 % of the budget, where the paper drops it (30k of 
 Checkpoints (`<out>.ckpt.npz`, written atomically every `checkpoint_every` iterations and at the
 end) hold the raw weights, the momentum, the statistics, the random generator's state, the
 sampler's position and the loss history: `resume=True` continues an `iters` run exactly where it
-stopped, and reaches bit for bit the weights of a run that never stopped.
+stopped, and reaches bit for bit the weights of a run that never stopped. Without a checkpoint
+to resume from, it refuses (a run that silently started afresh would look like a resumed one).
 """
 
 import os
@@ -20,19 +26,19 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from tqdm import tqdm
 
-from .data.minibatch import (BG_THRESHOLD_HI, BG_THRESHOLD_LO, IMAGES_PER_BATCH, MinibatchSampler,
-                             build_roidb, get_minibatch, target_stats)
+from .data.minibatch import (BG_THRESHOLD_HI, BG_THRESHOLD_LO, IMAGES_PER_BATCH, ImageCache,
+                             MinibatchSampler, build_roidb, get_minibatch, target_stats)
 from .data.voc import load_voc
-from .layers import multitask_loss, softmax_cross_entropy
-from .model import FastRCNN, ModelFileError, read_npz, write_npz
+from .layers import multitask_loss
+from .model import CONFIGS, FastRCNN, read_npz, write_npz
+from .pretrain import copy_trunk, init_path, load_init_model, pretrain_classifier, to_detector
 from .proposals.cache import cached_proposals, default_cache_dir
+from .schedule import (TrainingError, budget_fraction, learning_rate, progress_bar, quiet,
+                       update_bar)
 from .sgd import SGD
 
 CHECKPOINT_FORMAT = "minifrcnn-checkpoint"
-LR_STEP_FRACTION = 0.75        # the paper: 30k of 40k iterations
-LR_GAMMA = 0.1
 # The paper fine-tunes ImageNet-trained VGG16 at 0.001. The small networks here start from
 # nothing (or a short pretraining on the data itself) and have minutes, not hours: 0.02 learns
 # fastest of what was tried on the synthetic shapes (0.003 was clearly slower).
@@ -60,10 +66,6 @@ PRETRAIN_FRACTION = 0.25       # share of the budget spent pretraining, with --p
 # 0.557 against 0.619 in 10 minutes, and only from --init shapes did it help (0.737 to 0.762).
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (the loss diverged, a checkpoint does not fit this run)."""
-
-
 @dataclass
 class TrainSettings:
     """Everything that decides a run's result; a checkpoint stores it, resume checks it."""
@@ -86,9 +88,12 @@ class TrainSettings:
     shuffle_colours: bool = None    # default: on for the configurations in SHUFFLE_COLOURS_BY_DEFAULT
     bg_lo: float = BG_THRESHOLD_LO  # background RoIs: best IoU in [bg_lo, 0.5)
     checkpoint_every: int = 500
-    resume: bool = False            # continue from checkpoint_path if it exists
+    resume: bool = False            # continue from checkpoint_path; without one, train refuses
+                                    # (TrainingError) rather than silently start afresh
 
     def __post_init__(self):
+        if self.config not in CONFIGS:
+            raise ValueError(f"config must be one of {', '.join(CONFIGS)}, got {self.config!r}")
         if (self.iters is None) == (self.minutes is None):
             raise ValueError("give exactly one of iters and minutes")
         if self.iters is not None and self.iters < 1:
@@ -151,8 +156,10 @@ class TrainState:
     history: History = field(default_factory=History)
 
 
-def prepare_data(settings, progress=True, log=print):
-    """The dataset, its proposals (from the cache, computed where missing) and the roidb."""
+def prepare_data(settings, progress=True, log=None):
+    """The dataset, its proposals (from the cache, computed where missing) and the roidb.
+    log: called with a line of text for what a user should know (None: say nothing)."""
+    log = log or quiet
     dataset = load_voc(settings.data, settings.split)
     if not dataset.samples:
         raise TrainingError(f"{settings.data}: split {settings.split!r} has no images")
@@ -211,56 +218,77 @@ def load_checkpoint(settings, model, sampler, rng):
     return state, sgd, arrays["bbox_means"], arrays["bbox_stds"]
 
 
-def progress_bar(desc, iters, seconds, enabled):
-    """A tqdm bar over iterations, or over the seconds of a time budget (then it shows seconds
-    done out of the budget, and the postfix says which iteration)."""
-    if iters is not None:
-        return tqdm(total=iters, desc=desc, unit="it", disable=not enabled)
-    return tqdm(total=round(seconds), desc=desc, disable=not enabled,
-                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n}/{total} s{postfix}")
+def train_step(model, minibatch, optimizer, lr, rng, lam=1.0):
+    """One iteration of Fast R-CNN training (paper section 2.3) on one minibatch.
+
+    model: a FastRCNN; minibatch: a Minibatch (N images, R RoIs, from get_minibatch);
+    optimizer: an SGD over model.trainable(); lr: this iteration's learning rate;
+    rng: np.random.Generator (dropout); lam: the weight of the box loss (eq. 1).
+
+    Returns (loss, loss_cls, loss_box) as floats: the multi-task loss and its two terms, the
+    classification log loss and lam times the box loss. Raises TrainingError, before any weight
+    has changed, when the loss is not finite.
+    """
+    # A diverging run overflows somewhere first; the finite-loss check below says so once, in
+    # words, instead of NumPy's warnings from deep inside the layers.
+    with np.errstate(over="ignore", invalid="ignore"):
+        cls_score, bbox_pred = model.forward(minibatch.images, minibatch.rois, train=True, rng=rng)
+        result = multitask_loss(cls_score, bbox_pred, minibatch.labels, minibatch.bbox_targets,
+                                minibatch.bbox_weights, lam)
+    loss, dcls_score, dbbox_pred = result
+    if not np.isfinite(loss):
+        raise TrainingError(f"the loss became {float(loss)} (classification "
+                            f"{float(result.loss_cls):.4g}): training diverged")
+    model.backward(dcls_score, dbbox_pred)          # fills model.grads, layer by layer
+    optimizer.step(model.grads, lr)                 # momentum, weight decay (sgd.py)
+    return float(loss), float(result.loss_cls), float(result.loss_box)
 
 
-def _budget_fraction(settings, state, seconds_now):
-    """How much of the run is done, in [0, 1]: iterations, or wall time, over the budget."""
-    if settings.iters is not None:
-        return state.iteration / settings.iters
-    return seconds_now / (settings.minutes * 60)
-
-
-def train(settings, progress=True, log=print):
+def train(settings, progress=True, log=None):
     """Run (or resume) a training run; returns (model, TrainState), the model as saved (the
     target normalisation folded into bbox_pred, so it emits raw deltas). Raises TrainingError
-    when the loss stops being finite (after saving nothing: the last checkpoint stays as it was)."""
+    when the loss stops being finite (after saving nothing: the last checkpoint stays as it was)
+    or when resume is asked for and there is no checkpoint, and minifrcnn.model.ModelFileError
+    for an init model that cannot be used; both before the data and its proposals are read.
+    log: called with a line of text at each stage (None: say nothing)."""
+    log = log or quiet
+    if settings.resume and not os.path.exists(settings.checkpoint_path):
+        raise TrainingError(f"--resume: no checkpoint at {settings.checkpoint_path}; run without "
+                            "--resume to start afresh")
+    init_source = None
+    if settings.init is not None and not settings.resume:
+        init_source = load_init_model(settings.init, settings.config)
     dataset, roidb = prepare_data(settings, progress, log)
     rng = np.random.default_rng(settings.seed)
     model = FastRCNN(settings.config, dataset.classes, backend=settings.backend, rng=rng)
+    if model.backend.name != "numpy":
+        compiling = time.perf_counter()
+        model.compile_kernels()
+        log(f"{model.backend.name} kernels compiled in {time.perf_counter() - compiling:.1f} s, "
+            "before the training clock starts (cached for later runs)")
     config = model.config
     scales = settings.scales or DEFAULT_TRAIN_SCALES.get(config.name, (config.scale,))
     means, stds = target_stats(roidb, model.num_classes)
     sampler = MinibatchSampler(roidb, IMAGES_PER_BATCH, rng=rng)
     state = TrainState()
 
-    resumed = settings.checkpoint_path if os.path.exists(settings.checkpoint_path) else None
-    if settings.resume and resumed:
+    # User-facing counts are of object classes, K = num_classes - 1: the background is not one.
+    object_classes = model.num_classes - 1
+    if settings.resume:
         state, sgd, means, stds = load_checkpoint(settings, model, sampler, rng)
-        log(f"resuming from {resumed} at iteration {state.iteration}")
+        log(f"resuming from {settings.checkpoint_path} at iteration {state.iteration}")
     else:
-        if settings.resume:
-            log(f"no checkpoint at {settings.checkpoint_path}: starting from the beginning")
         start = time.perf_counter()
-        if settings.init is not None:
-            from .pretrain import init_from_model, init_path
-
+        if init_source is not None:
             log(f"initialising every layer up to fc7 from {init_path(settings.init)}; new heads "
-                f"for {model.num_classes} classes")
-            init_from_model(model, settings.init, rng)
+                f"for {object_classes} object classes and the background")
+            copy_trunk(init_source, model)
+            to_detector(model, rng)
         elif settings.pretrain:
-            from .pretrain import pretrain_classifier, to_detector
-
             budget = ({"iters": max(1, settings.iters // 4)} if settings.iters is not None else
                       {"seconds": PRETRAIN_FRACTION * settings.minutes * 60})
-            log(f"pretraining the trunk as a {model.num_classes}-way crop classifier "
-                f"({config.crop_size}x{config.crop_size} crops)")
+            log(f"pretraining the trunk as a crop classifier of {object_classes} object classes "
+                f"and the background ({config.crop_size}x{config.crop_size} crops)")
             state.history.pretrain = pretrain_classifier(model, roidb, rng, lr=settings.lr,
                                                          progress=progress, **budget)
             to_detector(model, rng)
@@ -272,42 +300,35 @@ def train(settings, progress=True, log=print):
         state.pretrain_seconds = state.elapsed = time.perf_counter() - start
         save_checkpoint(settings, model, sgd, sampler, rng, state, means, stds)
 
-    images = {}
-    bar = progress_bar("train", settings.iters, None if settings.minutes is None else
-                       settings.minutes * 60, progress)
-    bar.update(state.iteration if settings.iters is not None else round(state.elapsed))
+    images = ImageCache()
+    budget_seconds = None if settings.minutes is None else settings.minutes * 60
+    bar = progress_bar("train", settings.iters, budget_seconds, progress)
+    update_bar(bar, state.iteration, settings.iters, state.elapsed)
     started = time.perf_counter() - state.elapsed
     last_save = state.iteration
     try:
-        while (done := _budget_fraction(settings, state, time.perf_counter() - started)) < 1:
-            lr = settings.lr * (LR_GAMMA if done >= LR_STEP_FRACTION else 1.0)
+        while (done := budget_fraction(state.iteration, settings.iters,
+                                       time.perf_counter() - started, budget_seconds)) < 1:
+            lr = learning_rate(settings.lr, done)
             batch = get_minibatch(sampler.next_batch(), model.num_classes, means, stds, rng,
                                   scales=scales, max_size=config.max_size,
                                   pixel_mean=config.pixel_mean,
                                   bg_lo=settings.bg_lo, shuffle_colours=settings.shuffle_colours,
                                   images=images)
-            # A diverging run overflows somewhere first; the finite-loss check below says so
-            # once, in words, instead of NumPy's warnings from deep inside the layers.
-            with np.errstate(over="ignore", invalid="ignore"):
-                cls_score, bbox_pred = model.forward(batch.images, batch.rois, train=True, rng=rng)
-                loss, dcls_score, dbbox_pred = multitask_loss(
-                    cls_score, bbox_pred, batch.labels, batch.bbox_targets, batch.bbox_weights)
-                loss_cls = float(softmax_cross_entropy(cls_score, batch.labels)[0])
-            if not np.isfinite(loss):
+            try:
+                loss, loss_cls, loss_box = train_step(model, batch, sgd, lr, rng)
+            except TrainingError as error:
                 raise TrainingError(
-                    f"the loss became {float(loss)} at iteration {state.iteration} (classification "
-                    f"{loss_cls:.4g}): training diverged. Try a smaller learning rate (--lr, now "
-                    f"{settings.lr:g}); the last good checkpoint, iteration {last_save}, is "
-                    f"{settings.checkpoint_path}")
-            model.backward(dcls_score, dbbox_pred)
-            sgd.step(model.grads, lr)
+                    f"{error} at iteration {state.iteration}. Try a smaller learning rate (--lr, "
+                    f"now {settings.lr:g}); the last good checkpoint, iteration {last_save}, is "
+                    f"{settings.checkpoint_path}") from None
             state.iteration += 1
             state.elapsed = time.perf_counter() - started
-            state.history.append(iteration=state.iteration, loss=float(loss), loss_cls=loss_cls,
-                                 loss_box=float(loss) - loss_cls, lr=lr, seconds=state.elapsed)
-            bar.n = state.iteration if settings.iters is not None else min(round(state.elapsed), bar.total)
-            bar.set_postfix_str(f"it {state.iteration}, loss {float(loss):.3f} (cls {loss_cls:.3f} "
-                                f"box {float(loss) - loss_cls:.3f}), lr {lr:g}")
+            state.history.append(iteration=state.iteration, loss=loss, loss_cls=loss_cls,
+                                 loss_box=loss_box, lr=lr, seconds=state.elapsed)
+            update_bar(bar, state.iteration, settings.iters, state.elapsed)
+            bar.set_postfix_str(f"it {state.iteration}, loss {loss:.3f} (cls {loss_cls:.3f} "
+                                f"box {loss_box:.3f}), lr {lr:g}")
             if state.iteration - last_save >= settings.checkpoint_every:
                 save_checkpoint(settings, model, sgd, sampler, rng, state, means, stds)
                 last_save = state.iteration
@@ -315,69 +336,6 @@ def train(settings, progress=True, log=print):
         bar.close()
     save_checkpoint(settings, model, sgd, sampler, rng, state, means, stds)
     model.save(settings.out, bbox_means=means, bbox_stds=stds)
-    plot_loss(state.history, settings.loss_plot_path)
     # Return what was saved: a model whose bbox_pred emits raw deltas, ready for detect.
     model.params = model.folded_params(means, stds)
     return model, state
-
-
-def plot_loss(history, path, smooth=50):
-    """The loss curve: total, classification and box loss per iteration (a moving average over
-    `smooth` iterations over the raw values), the learning-rate step marked."""
-    # A Figure of its own, not pyplot: training inside a notebook leaves its plots alone.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 4))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    x = np.asarray(history.iteration)
-    for name, color in (("loss", "black"), ("loss_cls", "tab:blue"), ("loss_box", "tab:orange")):
-        y = np.asarray(getattr(history, name))
-        ax.plot(x, y, color=color, alpha=0.2, linewidth=0.8)
-        if len(y) >= smooth:
-            kernel = np.ones(smooth) / smooth
-            ax.plot(x[smooth - 1:], np.convolve(y, kernel, mode="valid"), color=color,
-                    label={"loss": "multi-task loss", "loss_cls": "classification (log loss)",
-                           "loss_box": "box regression (smooth L1)"}[name])
-    lrs = np.asarray(history.lr)
-    steps = np.flatnonzero(np.diff(lrs) != 0)
-    for step in steps:
-        ax.axvline(x[step + 1], color="grey", linestyle="--", linewidth=1)
-        ax.text(x[step + 1], ax.get_ylim()[1] * 0.95, " lr x0.1", color="grey", va="top")
-    ax.set_xlabel("iteration (N=2 images, R=128 RoIs each)")
-    ax.set_ylabel("loss")
-    ax.set_title("Fast R-CNN training")
-    if len(x) >= smooth:
-        ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
-
-
-def train_command(settings):
-    """`minifrcnn train`: train, print where everything went; exit status 0, or 1 with a message
-    (a broken dataset, a diverged loss, a checkpoint from another run), never a traceback."""
-    import sys
-
-    from .data.voc import DatasetError
-
-    start = time.perf_counter()
-    try:
-        model, state = train(settings)
-    except (DatasetError, TrainingError, ModelFileError, ValueError) as error:
-        print(f"minifrcnn train: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"\nminifrcnn train: interrupted. The last checkpoint is {settings.checkpoint_path}; "
-              "continue with the same command and --resume", file=sys.stderr)
-        return 130
-    history = state.history
-    tail = history.loss[-100:]
-    print(f"trained {state.iteration} iterations in {time.perf_counter() - start:.0f} s "
-          f"(final loss {np.mean(tail):.3f}, mean of the last {len(tail)})")
-    print(f"model:      {settings.out}")
-    print(f"loss curve: {settings.loss_plot_path}")
-    print(f"checkpoint: {settings.checkpoint_path}")
-    return 0

@@ -14,7 +14,9 @@ The module never picks a backend: notebooks show figures inline, and
 """
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, Rectangle
 
 from .boxes import sizes as box_sizes
@@ -279,14 +281,11 @@ def draw_boxes(ax, image, boxes, labels=None, difficult=None, color="yellow", li
     colors = [color] * len(boxes) if isinstance(color, str) else list(color)
     dashed = np.zeros(len(boxes), bool) if difficult is None else np.asarray(difficult, bool)
     ax.imshow(image)
-    widths, heights = box_sizes(boxes)
-    for g, (x1, y1, _, _) in enumerate(boxes):
-        ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), widths[g], heights[g], facecolor="none",
-                               edgecolor=colors[g], linewidth=linewidth,
-                               linestyle="--" if dashed[g] else "-"))
-        if labels is not None:
-            ax.text(x1 - 0.5, y1 - 1.5, labels[g], color="black", fontsize=7, va="bottom",
-                    bbox={"facecolor": colors[g], "edgecolor": "none", "pad": 1, "alpha": 0.85})
+    _outline(ax, boxes, colors, ["--" if d else "-" for d in dashed], linewidth)
+    if labels is not None:
+        for (x1, y1, _, _), label, box_color in zip(boxes, labels, colors):
+            ax.text(x1 - 0.5, y1 - 1.5, label, color="black", fontsize=7, va="bottom",
+                    bbox={"facecolor": box_color, "edgecolor": "none", "pad": 1, "alpha": 0.85})
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -326,23 +325,164 @@ def class_color(label):
     return BIN_COLORS[(int(label) - 1) % len(BIN_COLORS)]
 
 
-def draw_detections(ax, image, detections, class_names=None, score_threshold=0.5):
+# Detection labels are at least this many pixels high in the saved picture, whatever its size.
+LABEL_PIXELS = 12
+LABEL_PAD_PIXELS = 2          # the coloured margin round a label's text
+
+
+def label_fontsize(dpi, pixels=LABEL_PIXELS):
+    """The font size in points whose em is `pixels` pixels high at `dpi` (a point is 1/72 inch)."""
+    return pixels * 72 / dpi
+
+
+def _renderer(fig):
+    # Only a renderer knows how large a text is. A Figure made without pyplot has no canvas
+    # that can draw until it is given one; a pyplot or notebook figure already has it.
+    if not hasattr(fig.canvas, "get_renderer"):
+        FigureCanvasAgg(fig)
+    return fig.canvas.get_renderer()
+
+
+def _overlaps(a, b):
+    """Whether rectangles a and b, each (x0, y0, x1, y1), share more than an edge."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def place_label(box, size, bounds, taken):
+    """Where a label of `size` (w, h) goes for `box`, without covering a rectangle of `taken`.
+
+    All in display pixels, y upwards, rectangles as (x0, y0, x1, y1): box is the detection,
+    bounds the axes (a label never leaves it, so it never reaches a title outside it).
+    Greedy, first fit: just above the box, just inside its top, just below it, then one label
+    height at a time further down, then further up. Returns the rectangle chosen, or None when
+    there is no free place at all.
+    """
+    w, h = size
+    x0 = min(max(box[0], bounds[0]), bounds[2] - w)
+    tops = [box[3] + h, box[3], box[1]]
+    step = 1
+    while box[3] - step * h >= bounds[1] + h or box[3] + step * h <= bounds[3]:
+        tops += [box[3] - step * h, box[3] + (step + 1) * h]
+        step += 1
+    for top in tops:
+        rect = (x0, top - h, x0 + w, top)
+        inside = (bounds[0] <= rect[0] and rect[2] <= bounds[2] and bounds[1] <= rect[1]
+                  and rect[3] <= bounds[3])
+        if inside and not any(_overlaps(rect, other) for other in taken):
+            return rect
+    return None
+
+
+def draw_detections(ax, image, detections, class_names=None, score_threshold=0.5,
+                    ground_truth=None):
     """Show image (H, W, 3) uint8 with the detections whose score is >= score_threshold.
 
     detections: a minifrcnn.detect.Detections (boxes (D, 4), scores (D,), labels (D,) class
-    indices); class_names: the names of the class indices (None: detections.class_names).
-    Each box is drawn in its class's colour (class_color) and labelled "class 0.93".
-    Returns the number of boxes drawn.
+    indices); class_names: the names of the class indices (None: detections.class_names);
+    ground_truth: None, or (boxes (G, 4), labels (G,)) of the image's objects, drawn dashed in
+    their class's colour so a missed object shows as a dashed box with no solid one on it.
+    Each detection is drawn in its class's colour (class_color) and labelled "class 0.93" in
+    text LABEL_PIXELS high at the figure's dpi. Labels are placed best score first, each where
+    it covers no earlier label (place_label); one that finds no room is left out. Call this
+    once the axes have their final size: the labels are placed in pixels.
+    Returns the number of detections drawn.
     """
     if class_names is None:
         class_names = detections.class_names
+    ax.imshow(image)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if ground_truth is not None:
+        gt_boxes, gt_labels = ground_truth
+        _outline(ax, gt_boxes, [class_color(c) for c in gt_labels], ["--"] * len(gt_labels),
+                 linewidth=1.5)
     shown = np.flatnonzero(np.asarray(detections.scores) >= score_threshold)
     labels = np.asarray(detections.labels)[shown]
     scores = np.asarray(detections.scores)[shown]
-    draw_boxes(ax, image, np.asarray(detections.boxes)[shown],
-               labels=[f"{class_names[c]} {s:.2f}" for c, s in zip(labels, scores)],
-               color=[class_color(c) for c in labels])
+    boxes = np.asarray(detections.boxes, np.float64).reshape(-1, 4)[shown]
+    _outline(ax, boxes, [class_color(c) for c in labels], ["-"] * len(labels))
+
+    fig = ax.figure
+    renderer = _renderer(fig)
+    ax.apply_aspect()                           # imshow's equal aspect fixes the axes' size now
+    to_pixels = ax.transData
+    bounds = ax.get_window_extent(renderer).extents
+    fontsize = label_fontsize(fig.dpi)
+    pad = LABEL_PAD_PIXELS
+    taken = []
+    for box, label, score in zip(boxes, labels, scores):
+        text = ax.text(0, 0, f"{class_names[label]} {score:.2f}", color="black",
+                       fontsize=fontsize, ha="left", va="bottom",
+                       bbox={"facecolor": class_color(label), "edgecolor": "none",
+                             "pad": pad * 72 / fig.dpi, "alpha": 0.85})
+        extent = text.get_window_extent(renderer)
+        # Display y runs upwards, image rows downwards: the box's top edge is its y1 - 0.5.
+        (left, top), (right, bottom) = to_pixels.transform([(box[0] - 0.5, box[1] - 0.5),
+                                                            (box[2] + 0.5, box[3] + 0.5)])
+        rect = place_label((left, bottom, right, top),
+                           (extent.width + 2 * pad, extent.height + 2 * pad), bounds, taken)
+        if rect is None:
+            text.remove()
+            continue
+        taken.append(rect)
+        text.set_position(to_pixels.inverted().transform((rect[0] + pad, rect[1] + pad)))
     return len(shown)
+
+
+def _outline(ax, boxes, colors, linestyles, linewidth=2.0):
+    """Outline boxes (G, 4) (x1, y1, x2, y2), 0-based inclusive, with one colour and one line
+    style ("-", "--") each. A box covers whole pixels, so its outline runs along the outer edges
+    of pixels x1..x2 and y1..y2 (x1 - 0.5 to x2 + 0.5 on the axes of imshow)."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    widths, heights = box_sizes(boxes)
+    for (x1, y1, _, _), width, height, color, style in zip(boxes, widths, heights, colors,
+                                                           linestyles):
+        ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), width, height, facecolor="none",
+                               edgecolor=color, linewidth=linewidth, linestyle=style))
+
+
+def _detections_legend(fig, score_threshold, ground_truth):
+    """The short legend under the pictures: what a solid and a dashed box mean."""
+    handles = [Line2D([], [], color="0.3", linewidth=2.0,
+                      label=f"detection (score >= {score_threshold:g}), class and score")]
+    if ground_truth:
+        handles.append(Line2D([], [], color="0.3", linewidth=1.5, linestyle="--",
+                              label="ground truth (dashed: alone, a missed object)"))
+    fig.legend(handles=handles, loc="lower center", ncols=len(handles), frameon=False,
+               fontsize=label_fontsize(fig.dpi))
+
+
+def detections_figure(images, detections, titles=None, ground_truths=None, score_threshold=0.5,
+                      title=None, columns=3, panel_inches=4.0, dpi=100):
+    """A Figure of one or more images with their detections (draw_detections), a legend below.
+
+    images: list of (H, W, 3) uint8; detections: one Detections per image; titles: one short
+    text per image, or None; ground_truths: one (boxes, labels) or None per image, or None;
+    title: the figure's title. Panels sit `columns` to a row, each panel_inches wide, with
+    room above for the titles and below for the legend, so no label reaches either.
+    """
+    count = len(images)
+    columns = min(columns, count)
+    rows = -(-count // columns)
+    aspect = max(image.shape[0] / image.shape[1] for image in images)
+    header, footer, gap = (0.6 if title else 0.2), 0.45, (0.35 if titles else 0.1)
+    width = columns * panel_inches
+    height = rows * (panel_inches * aspect + gap) + header + footer
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    if title:
+        fig.suptitle(title, y=1 - 0.15 / height, va="top", fontsize=label_fontsize(dpi, 14))
+    ground_truths = ground_truths or [None] * count
+    for index, (image, found, truth) in enumerate(zip(images, detections, ground_truths)):
+        row, column = divmod(index, columns)
+        top = height - header - row * (panel_inches * aspect + gap) - gap
+        # A margin of 2 % of the width on each side keeps neighbouring pictures apart.
+        ax = fig.add_axes(((column + 0.02) / columns, (top - panel_inches * aspect) / height,
+                           0.96 / columns, panel_inches * aspect / height))
+        if titles:
+            ax.set_title(titles[index], fontsize=label_fontsize(dpi))
+        draw_detections(ax, image, found, score_threshold=score_threshold, ground_truth=truth)
+    _detections_legend(fig, score_threshold, any(t is not None for t in ground_truths))
+    return fig
 
 
 def plot_precision_recall(ax, result):
@@ -359,6 +499,70 @@ def plot_precision_recall(ax, result):
     ax.set_ylim(0, 1.02)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
+
+
+def precision_recall_figure(result, title):
+    """A Figure of every class's precision-recall curve (plot_precision_recall) under `title`."""
+    fig = Figure(figsize=(6, 5), dpi=100, layout="constrained")
+    plot_precision_recall(fig.add_subplot(), result)
+    fig.axes[0].set_title(title, fontsize=10)
+    return fig
+
+
+def recall_figure(result):
+    """Proposal recall against the number of proposals (log scale), one curve per IoU threshold,
+    from minifrcnn.proposals.cache.proposal_recall's result."""
+    fig = Figure(figsize=(6, 4), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    for threshold, row in zip(result["thresholds"], result["recall"]):
+        ax.plot(result["counts"], row, marker="o", label=f"IoU >= {threshold:g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("number of proposals N (first N per image)")
+    ax.set_ylabel("recall")
+    ax.set_ylim(0, 1.02)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(f"Proposal recall: {result['objects']} objects, {result['images']} images, "
+                 f"{result['mean_boxes']:.0f} boxes/image", fontsize=10)
+    ax.legend()
+    return fig
+
+
+LOSS_NAMES = {"loss": "multi-task loss", "loss_cls": "classification (log loss)",
+              "loss_box": "box regression (smooth L1)"}
+
+
+def loss_figure(history, smooth=50):
+    """The training curve from a minifrcnn.train.History: total, classification and box loss per
+    iteration, faint, with a moving average over `smooth` iterations on top, and the
+    learning-rate steps marked."""
+    fig = Figure(figsize=(7, 4), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    x = np.asarray(history.iteration)
+    for name, color in (("loss", "black"), ("loss_cls", "tab:blue"), ("loss_box", "tab:orange")):
+        y = np.asarray(getattr(history, name))
+        ax.plot(x, y, color=color, alpha=0.2, linewidth=0.8)
+        if len(y) >= smooth:
+            kernel = np.ones(smooth) / smooth
+            ax.plot(x[smooth - 1:], np.convolve(y, kernel, mode="valid"), color=color,
+                    label=LOSS_NAMES[name])
+    steps = np.flatnonzero(np.diff(np.asarray(history.lr)) != 0)
+    for step in steps:
+        ax.axvline(x[step + 1], color="grey", linestyle="--", linewidth=1)
+        ax.text(x[step + 1], ax.get_ylim()[1] * 0.95, " lr x0.1", color="grey", va="top")
+    ax.set_xlabel("iteration (N=2 images, R=128 RoIs each)")
+    ax.set_ylabel("loss")
+    ax.set_title("Fast R-CNN training")
+    if len(x) >= smooth:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def save_figure(fig, path):
+    """Write fig to path (the format from its extension) at the figure's own dpi, through the
+    Agg canvas: no pyplot state is touched, so a notebook's own figures are left alone."""
+    _renderer(fig)
+    fig.savefig(path)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,13 @@ def test_numpy_backend_is_the_reference():
         assert getattr(ops, fn) is getattr(reference, fn)
 
 
+@pytest.mark.parametrize("name", ["numpy", "numba"])
+def test_a_backend_has_exactly_the_layer_functions(name):
+    if name not in available_backends():
+        pytest.skip(f"backend {name} cannot run here")
+    assert set(vars(get_backend(name))) == set(LAYER_FUNCTIONS) | {"name"}
+
+
 def test_numba_is_the_default_where_numba_is_installed():
     pytest.importorskip("numba")
     assert default_backend() == "numba"

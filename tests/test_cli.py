@@ -102,9 +102,9 @@ def test_unknown_layer_exits_2_with_a_message_and_no_traceback():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--seed", "-1"], "--seed: must be a non-negative integer, got -1"),
-    (["--tol", "nan"], "--tol: must be a positive number, got nan"),
-    (["--tol", "0"], "--tol: must be a positive number, got 0"),
+    (["--seed", "-1"], "--seed: must be a non-negative integer, got '-1'"),
+    (["--tol", "nan"], "--tol: must be a positive number, got 'nan'"),
+    (["--tol", "0"], "--tol: must be a positive number, got '0'"),
 ])
 def test_bad_seed_or_tolerance_is_a_usage_error(args, message):
     """A negative seed or a tolerance that is not a positive number: exit status 2 and a message

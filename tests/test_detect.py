@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from minifrcnn import boxes as box_ops
+from minifrcnn.cli import main
 from minifrcnn.data.synth import CLASSES as SYNTH_CLASSES
 from minifrcnn.data.synth import write_synthetic_voc
 from minifrcnn.detect import (
@@ -21,9 +22,7 @@ from minifrcnn.detect import (
     Detections,
     assign_levels,
     detect,
-    detect_command,
     detect_dataset,
-    evaluate_command,
 )
 
 CLASSES = ["__background__", "cat", "dog"]
@@ -377,8 +376,8 @@ def test_detect_command_writes_pictures_and_json(trained_files, tmp_path, capsys
     second = str(tmp_path / "other" / "000001.jpg")
     shutil.copy(root / "JPEGImages" / "000003.jpg", second)
     out = tmp_path / "out"
-    assert detect_command(model_path, [first, second], out, score_threshold=0.0,
-                          progress=False) == 0
+    assert main(["detect", str(model_path), first, second, "--out", str(out),
+                 "--score-threshold", "0"]) == 0
     printed = capsys.readouterr().out
     assert str(out / "detections.json") in printed
     records = json.loads((out / "detections.json").read_text())
@@ -396,8 +395,8 @@ def test_detect_command_writes_pictures_and_json(trained_files, tmp_path, capsys
 def test_evaluate_command_json(trained_files, tmp_path, capsys):
     root, model_path = trained_files
     plot = tmp_path / "pr.png"
-    assert evaluate_command(model_path, root, "test", as_json=True, plot=plot,
-                            cache_dir=tmp_path / "cache", progress=False, flip=True) == 0
+    assert main(["evaluate", str(model_path), str(root), "--json", "--plot", str(plot),
+                 "--cache", str(tmp_path / "cache"), "--flip"]) == 0
     captured = capsys.readouterr()
     result = json.loads(captured.out)
     assert list(result["ap"]) == list(SYNTH_CLASSES)
@@ -406,32 +405,61 @@ def test_evaluate_command_json(trained_files, tmp_path, capsys):
 
 def test_evaluate_command_table_and_default_plot(trained_files, tmp_path, capsys):
     root, model_path = trained_files
-    assert evaluate_command(model_path, root, "test", cache_dir=tmp_path / "cache",
-                            progress=False, use_07_metric=False) == 0
+    assert main(["evaluate", str(model_path), str(root), "--cache", str(tmp_path / "cache"),
+                 "--area-metric"]) == 0
     printed = capsys.readouterr().out
     assert "mAP" in printed and "objects" in printed
     default_plot = str(model_path)[:-len(".npz")] + "_pr.png"
     assert f"wrote {default_plot}" in printed
 
 
-def test_unreadable_model_image_or_output(trained_files, tmp_path, capsys):
+def test_unreadable_model_or_output(trained_files, tmp_path, capsys):
+    """A model file that is no model, or --out an existing file: one line naming the file (no
+    "[Errno 17] File exists"), nothing written."""
     root, model_path = trained_files
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not a model at all")
     image = str(next((root / "JPEGImages").glob("*.jpg")))
-    assert detect_command(garbage, [image], tmp_path / "out", progress=False) == 1
+    assert main(["detect", str(garbage), image, "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
-    assert str(garbage) in err and "Traceback" not in err
-    assert evaluate_command(garbage, root, "test", progress=False) == 1
-    assert str(garbage) in capsys.readouterr().err
-    missing = str(tmp_path / "missing.jpg")
-    assert detect_command(model_path, [missing], tmp_path / "out", progress=False) == 1
-    assert missing in capsys.readouterr().err
-    not_a_folder = tmp_path / "file.txt"
-    not_a_folder.write_text("x")
-    assert detect_command(model_path, [image], not_a_folder, progress=False) == 1
+    assert err.startswith("minifrcnn detect: ") and str(garbage) in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+    assert main(["evaluate", str(garbage), str(root)]) == 1
     err = capsys.readouterr().err
-    assert str(not_a_folder) in err and "Traceback" not in err
+    assert err.startswith("minifrcnn evaluate: ") and str(garbage) in err
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    assert main(["detect", str(model_path), image, "--out", str(notes)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (f"minifrcnn detect: --out {notes} is a file; give a folder for the "
+                            "pictures and detections.json\n")
+    assert captured.out == "" and notes.read_text() == "x"
+
+
+@pytest.mark.parametrize("good", [0, 1])
+def test_detect_checks_every_image_first(trained_files, tmp_path, capsys, good):
+    """A bad image among the inputs (with or without a good one): found before the slow work,
+    every bad one named in one line, no progress bar, nothing written, not even --out."""
+    root, model_path = trained_files
+    broken = tmp_path / "broken.jpg"
+    broken.write_text("not an image")
+    missing = tmp_path / "missing.jpg"
+    images = [str(root / "JPEGImages" / "000001.jpg")] * good + [str(broken), str(missing)]
+    out = tmp_path / "out"
+    assert main(["detect", str(model_path), *images, "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"minifrcnn detect: 2 of {len(images)} images cannot be "
+                                   "read, nothing written: ")
+    assert str(broken) in captured.err and str(missing) in captured.err
+    assert captured.err.count("\n") == 1 and "%" not in captured.err
+    assert not out.exists()
+
+
+def test_detect_help_says_what_happens_to_bad_images(capsys):
+    with pytest.raises(SystemExit):
+        main(["detect", "--help"])
+    assert "nothing" in capsys.readouterr().out
 
 
 def test_evaluate_rejects_a_class_the_model_does_not_know(trained_files, tmp_path, capsys):
@@ -440,10 +468,20 @@ def test_evaluate_rejects_a_class_the_model_does_not_know(trained_files, tmp_pat
     root, _ = trained_files
     narrow = tmp_path / "narrow.npz"
     FastRCNN("tiny", ["__background__", "unicorn"], rng=np.random.default_rng(0)).save(narrow)
-    assert evaluate_command(narrow, root, "test", cache_dir=tmp_path / "cache",
-                            progress=False) == 1
+    assert main(["evaluate", str(narrow), str(root), "--cache", str(tmp_path / "cache")]) == 1
     err = capsys.readouterr().err
-    assert "not one of the given classes (unicorn)" in err and "Traceback" not in err
+    assert "not one of the model's classes (unicorn)" in err and "Traceback" not in err
+    # Checked before any proposal is computed.
+    assert not (tmp_path / "cache").exists()
+
+
+def test_error_messages_show_plain_numbers():
+    """NumPy 2 shows a scalar inside a tuple as np.float32(-3.0); the message shows -3."""
+    model = FakeModel(scores_for(1))
+    with pytest.raises(ValueError) as raised:
+        detect(model, IMAGE, np.array([[0, 0, 9, 9]], np.float32),
+               scales=(np.float32(-3.0), np.int64(5)))
+    assert "np." not in str(raised.value) and "(-3, 5)" in str(raised.value)
 
 
 # ---------------------------------------------------------------- pictures
@@ -472,17 +510,77 @@ def test_draw_detections_and_precision_recall_plot():
                                                                    "dog (AP n/a)"]
 
 
-@pytest.mark.parametrize("command, target", [
-    (["detect", "m.npz", "a.jpg", "--out", "d"], "detect_command"),
-    (["evaluate", "m.npz", "data"], "evaluate_command"),
-])
-def test_cli_passes_flip_and_transpose_through(monkeypatch, command, target):
-    import minifrcnn.detect
-    from minifrcnn.cli import main
+def label_rectangles(fig):
+    """The drawn rectangle (x0, y0, x1, y1) in pixels of every label's coloured box."""
+    fig.canvas.draw()
+    rects = []
+    for ax in fig.axes:
+        for text in ax.texts:
+            extent = text.get_bbox_patch().get_window_extent()
+            rects.append((extent.x0, extent.y0, extent.x1, extent.y1))
+    return rects
 
-    seen = []
-    monkeypatch.setattr(minifrcnn.detect, target, lambda *args, **kwargs: seen.append(kwargs) or 0)
-    assert main(command) == 0 and main([*command, "--flip"]) == 0
-    assert main([*command, "--transpose"]) == 0
-    assert [(kwargs["flip"], kwargs["transpose"]) for kwargs in seen] == [
-        (False, False), (True, False), (False, True)]
+
+@pytest.mark.parametrize("dpi", [72, 100, 200])
+def test_detection_labels_are_legible_and_never_overlap(tmp_path, dpi):
+    """Ten boxes piled on each other: every label is at least 12 px high at the saved size and
+    no two labels, nor a label and a title, share a pixel; ground truth is dashed; a legend."""
+    from minifrcnn.viz import detections_figure, save_figure
+
+    rng = np.random.default_rng(0)
+    corners = rng.integers(0, 20, size=(10, 2))
+    boxes = np.hstack([corners, corners + 60]).astype(np.float32)
+    dets = Detections(boxes, np.linspace(0.99, 0.6, 10).astype(np.float32),
+                      rng.integers(1, 3, 10), CLASSES)
+    truth = (np.array([[10, 10, 70, 70], [100, 20, 150, 90]]), np.array([1, 2]))
+    fig = detections_figure([IMAGE, IMAGE], [dets, dets], titles=["first", "second"],
+                            ground_truths=[truth, None], title="Detections", dpi=dpi)
+    rects = label_rectangles(fig)
+    assert len(rects) >= 10
+    for rect in rects:
+        assert rect[3] - rect[1] >= 12
+    titles = [ax.title.get_window_extent() for ax in fig.axes]
+    titles += [text.get_window_extent() for text in fig.texts]          # the suptitle
+    titles = [(t.x0, t.y0, t.x1, t.y1) for t in titles]
+    for i, a in enumerate(rects):
+        for b in rects[i + 1:] + titles:
+            overlap = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+            assert min(overlap) <= 0.5, (a, b)
+    dashed = [p for p in fig.axes[0].patches if p.get_linestyle() == "--"]
+    assert len(dashed) == 2
+    assert not [p for p in fig.axes[1].patches if p.get_linestyle() == "--"]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert len(legend) == 2 and "ground truth" in legend[1]
+    save_figure(fig, tmp_path / "detections.png")
+    width, height = Image.open(tmp_path / "detections.png").size
+    # The saved size is the figure's at its dpi (so the 12 px hold in the file), within a pixel
+    # of rounding.
+    assert abs(width - fig.get_figwidth() * dpi) <= 1
+    assert abs(height - fig.get_figheight() * dpi) <= 1
+
+
+def test_place_label_moves_a_label_off_the_ones_before():
+    from minifrcnn.viz import place_label
+
+    bounds = (0, 0, 200, 200)
+    box = (50, 50, 150, 150)
+    first = place_label(box, (40, 10), bounds, [])
+    assert first == (50, 150, 90, 160)                  # just above the box
+    second = place_label(box, (40, 10), bounds, [first])
+    assert second == (50, 140, 90, 150)                 # just inside its top
+    # Nowhere left: every height of the column is taken.
+    column = [(0, y, 200, y + 10) for y in range(0, 200, 10)]
+    assert place_label(box, (40, 10), bounds, column) is None
+
+
+def test_cli_passes_detection_options_through():
+    from minifrcnn.cli import build_parser
+    from minifrcnn.cli.detect import detection_options
+
+    parser = build_parser()
+    for command in (["detect", "m.npz", "a.jpg", "--out", "d"], ["evaluate", "m.npz", "data"]):
+        seen = [detection_options(parser.parse_args([*command, *extra]))
+                for extra in ([], ["--flip"], ["--transpose", "--nms", "0.4"])]
+        assert [(o["flip"], o["transpose"], o["nms_threshold"]) for o in seen] == [
+            (False, False, DEFAULT_NMS_THRESHOLD), (True, False, DEFAULT_NMS_THRESHOLD),
+            (False, True, 0.4)]

@@ -11,7 +11,9 @@ from PIL import Image
 from minifrcnn import boxes
 from minifrcnn.data.minibatch import (
     FG_FRACTION,
+    IMAGE_CACHE_BYTES,
     ROIS_PER_IMAGE,
+    ImageCache,
     MinibatchSampler,
     RoiEntry,
     bbox_targets_and_weights,
@@ -178,7 +180,8 @@ def test_target_stats_of_the_hand_roidb_guard_zero_std():
     np.testing.assert_allclose(stds[1, 1], np.std([0, 0, 0.5] * 2), rtol=1e-6)
     # every class-1 RoI has tx = 0 and tw = 0: std 0 replaced by 1
     assert stds[1, 0] == 1 and stds[1, 2] == 1
-    assert np.all(np.isfinite(means)) and np.all(stds > 0)
+    # class 2, each copy: gt 1 (targets 0) and p4 (ty = (45 - 50) / 40, th = log(50 / 40))
+    np.testing.assert_allclose(means[2], [0, -0.0625, 0, np.log(1.25) / 2], atol=1e-7)
 
 
 def test_bbox_targets_land_in_the_class_columns():
@@ -338,16 +341,41 @@ def test_same_rng_state_gives_the_same_minibatch(two_images, shuffle_colours):
     assert factors == {0.75, 1.125, 1.5}
 
 
-def test_image_cache_and_read_errors(two_images, tmp_path):
+@pytest.mark.parametrize("make_cache", [dict, ImageCache])
+def test_image_cache_and_read_errors(two_images, tmp_path, make_cache):
     roidb, _ = two_images
-    cache = {}
+    cache = make_cache()
     first = _batch(roidb[:2], 0, images=cache)
-    assert set(cache) == {str(tmp_path / "a.png"), str(tmp_path / "b.png")}
+    assert len(cache) == 2
+    assert str(tmp_path / "a.png") in cache and str(tmp_path / "b.png") in cache
     (tmp_path / "a.png").unlink()                 # the cache is read, not the file
     second = _batch(roidb[:2], 0, images=cache)
     np.testing.assert_array_equal(first.images, second.images)
     with pytest.raises(ValueError, match="a.png"):
         _batch(roidb[:1], 0)
+
+
+def test_image_cache_drops_the_least_recently_used_beyond_its_bound():
+    image = np.zeros((10, 10, 3), np.uint8)              # 300 bytes
+    cache = ImageCache(max_bytes=1000)
+    for name in "abc":
+        cache[name] = image
+    assert cache.nbytes == 900
+    cache["a"]                                          # a is now the most recently used
+    cache["d"] = image                                  # 1200 bytes: b, the oldest, goes
+    assert [name in cache for name in "abcd"] == [True, False, True, True]
+    assert cache.nbytes == 900 and len(cache) == 3
+    cache["c"] = np.zeros((20, 20, 3), np.uint8)        # 1200 bytes alone: not kept at all
+    assert "c" not in cache and cache.nbytes == 600
+
+
+def test_the_default_image_cache_holds_the_demo_but_not_voc07():
+    from minifrcnn.data.synth import MAX_SIDE
+
+    demo_images, largest_demo_image = 400, MAX_SIDE * MAX_SIDE * 3
+    assert demo_images * largest_demo_image < IMAGE_CACHE_BYTES
+    voc07_trainval, typical_voc_image = 5011, 500 * 375 * 3
+    assert voc07_trainval * typical_voc_image > 4 * IMAGE_CACHE_BYTES
 
 
 def test_sampler_epochs_and_state_round_trip():
@@ -406,7 +434,8 @@ def test_end_to_end_on_synthetic_voc(tmp_path):
     assert np.all((batch.labels >= 0) & (batch.labels < num_classes))
     fg = batch.labels > 0
     assert np.sum(fg) <= 2 * 16
-    assert np.all(np.isfinite(batch.bbox_targets))
+    # a target only where its weight is: the four columns of a foreground RoI's class
+    np.testing.assert_array_equal(batch.bbox_targets[batch.bbox_weights == 0], 0)
     # background rows carry no target
     np.testing.assert_array_equal(batch.bbox_targets[~fg], 0)
     np.testing.assert_array_equal(batch.bbox_weights.sum(axis=1), 4 * fg)

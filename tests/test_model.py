@@ -1,6 +1,8 @@
 """FastRCNN: configurations, the whole-network gradient check, frozen layers, model files."""
 
 import json
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -27,8 +29,25 @@ def batch(rng, dtype=np.float64):
     return images, rois
 
 
+def train_forward(model, images, rois):
+    """A training forward with the same dropout units dropped on every call."""
+    return model.forward(images, rois, train=True, rng=np.random.default_rng(0))
+
+
 def test_public_name():
     assert minifrcnn.FastRCNN is FastRCNN
+
+
+def test_the_model_does_not_import_the_voc_reader():
+    """__background__ is defined once, in minifrcnn.model; the VOC reader takes it from there."""
+    from minifrcnn.data import voc
+    from minifrcnn.model import BACKGROUND
+
+    assert voc.BACKGROUND is BACKGROUND == "__background__"
+    code = "import sys, minifrcnn.model; print('minifrcnn.data.voc' in sys.modules)"
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                               check=True)
+    assert completed.stdout.strip() == "False"
 
 
 def test_vgg16_has_the_papers_shapes():
@@ -92,12 +111,12 @@ def test_frozen_layers_get_no_gradient_and_stop_the_backward_pass():
     images, rois = batch(rng)
     dcls, dbbox = rng.standard_normal((3, 3)), rng.standard_normal((3, 12))
     free = tiny()
-    free.forward(images, rois)
+    train_forward(free, images, rois)
     free.backward(dcls, dbbox)
 
     bottom = tiny(frozen=("conv1_1",))
     assert "conv1_1.w" not in bottom.trainable()
-    bottom.forward(images, rois)
+    train_forward(bottom, images, rois)
     bottom.backward(dcls, dbbox)
     assert "conv1_1.w" not in bottom.grads and "conv1_1.b" not in bottom.grads
     for key in bottom.grads:
@@ -105,10 +124,81 @@ def test_frozen_layers_get_no_gradient_and_stop_the_backward_pass():
 
     # A frozen layer in the middle still passes the gradient through to the layers below it.
     middle = tiny(frozen=("conv2_1",))
-    middle.forward(images, rois)
+    train_forward(middle, images, rois)
     middle.backward(dcls, dbbox)
     assert "conv2_1.w" not in middle.grads
     np.testing.assert_allclose(middle.grads["conv1_1.w"], free.grads["conv1_1.w"], rtol=1e-12)
+
+
+def test_a_test_time_forward_keeps_no_cache():
+    model = tiny()
+    images, rois = batch(np.random.default_rng(6))
+    dcls, dbbox = np.ones((3, 3)), np.ones((3, 12))
+    train_forward(model, images, rois)
+    assert model._caches and model._head_caches is not None
+    model.backward(dcls, dbbox)                       # a training forward can be undone
+
+    # A test-time forward drops the previous pass's caches and keeps none of its own, so a
+    # backward after it is refused instead of using stale caches.
+    model.forward(images, rois)
+    assert model._caches is None and model._head_caches is None
+    with pytest.raises(RuntimeError, match="train=True"):
+        model.backward(dcls, dbbox)
+    with pytest.raises(RuntimeError, match="train=True"):
+        model.trunk_backward(np.ones((3, model.config.fc[1])))
+    model.classify_forward(np.zeros((1, 3, model.config.crop_size, model.config.crop_size)))
+    assert model._caches is None
+
+
+def test_test_time_forward_drops_every_layer_cache(monkeypatch):
+    """No layer's cache outlives its layer at test time: every cache the backend hands out is
+    garbage once forward returns (caches are tuples, so they are tracked through weak
+    references to a marker object stored in each)."""
+    import gc
+    import weakref
+
+    class Marker:
+        pass
+
+    model = tiny()
+    alive = []
+
+    def marking(forward):
+        def wrapped(*args, **kwargs):
+            out, cache = forward(*args, **kwargs)
+            marker = Marker()
+            alive.append(weakref.ref(marker))
+            return out, (cache, marker)
+        return wrapped
+
+    def unmarking(backward):
+        return lambda dout, cache: backward(dout, cache[0])
+
+    ops = model.backend
+    for name in ("conv2d", "relu", "maxpool2d", "roi_pool", "linear", "dropout"):
+        monkeypatch.setattr(ops, f"{name}_forward", marking(getattr(ops, f"{name}_forward")))
+        monkeypatch.setattr(ops, f"{name}_backward", unmarking(getattr(ops, f"{name}_backward")))
+    images, rois = batch(np.random.default_rng(7))
+    model.forward(images, rois)
+    gc.collect()
+    assert len(alive) == 2 * 2 + 1 + 1 + 3 * 2 + 2     # 2 convs, 1 pool, RoI pool, 2 fc, 2 heads
+    assert all(ref() is None for ref in alive)
+
+    alive.clear()
+    train_forward(model, images, rois)
+    gc.collect()
+    assert all(ref() is not None for ref in alive)     # training keeps them for backward
+    model.backward(np.ones((3, 3)), np.ones((3, 12)))
+    assert set(model.grads) == set(model.trainable())
+
+
+def test_an_unknown_layer_kind_is_refused_by_backward():
+    model = tiny()
+    images, rois = batch(np.random.default_rng(8))
+    train_forward(model, images, rois)
+    model._caches.append(("avgpool", None, None))
+    with pytest.raises(ValueError, match="avgpool"):
+        model.backward(np.ones((3, 3)), np.ones((3, 12)))
 
 
 def test_classifier_trunk_uses_max_pool_on_crops():
@@ -234,3 +324,22 @@ def test_saving_is_atomic(tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
     assert zipfile.is_zipfile(path)
+
+
+def test_compile_kernels_calls_every_heavy_kernel_and_changes_nothing(monkeypatch):
+    model = FastRCNN("tiny", ["__background__", "a", "b"], backend="numba", rng=np.random.default_rng(3))
+    before = {key: value.copy() for key, value in model.params.items()}
+    frozen = set(model.frozen)
+    called = set()
+    for name in ("conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
+                 "roi_pool_forward", "roi_pool_backward"):
+        function = getattr(model.backend, name)
+        monkeypatch.setattr(model.backend, name,
+                            lambda *args, _f=function, _n=name, **kw: called.add(_n) or _f(*args, **kw))
+    model.compile_kernels()
+    assert called == {"conv2d_forward", "conv2d_backward", "maxpool2d_forward",
+                      "maxpool2d_backward", "roi_pool_forward", "roi_pool_backward"}
+    assert all(np.array_equal(model.params[key], before[key]) for key in before)
+    assert model.frozen == frozen and model.grads == {}
+    with pytest.raises(RuntimeError):
+        model.backward(np.zeros((1, 3), np.float32), np.zeros((1, 12), np.float32))

@@ -123,6 +123,23 @@ def test_classification_gradient_is_the_softmax_gradient(case):
     np.testing.assert_array_equal(dcls, dscores)
 
 
+@given(multitask_cases())
+def test_the_result_unpacks_to_three_and_carries_the_two_terms(case):
+    """The public contract, `loss, dcls_score, dbbox_pred = multitask_loss(...)`, still holds; the
+    terms ride along: loss_cls is the softmax log loss, loss_box is lam times the box loss (the
+    reference with lam = 1), and they add up to the loss."""
+    cls_score, bbox_pred, labels, bbox_targets, bbox_weights, lam = case
+    result = multitask_loss(cls_score, bbox_pred, labels, bbox_targets, bbox_weights, lam=lam)
+    assert len(result) == 3
+    loss, dcls, dbbox = result
+    assert (result.loss, result.dcls_score, result.dbbox_pred) == (loss, dcls, dbbox)
+    assert result.loss_cls == softmax_cross_entropy(cls_score, labels)[0]
+    arrays = (cls_score, bbox_pred, labels, bbox_targets, bbox_weights)
+    box_only = reference_multitask_loss(*arrays, 1.0) - reference_multitask_loss(*arrays, 0.0)
+    assert result.loss_box == pytest.approx(lam * box_only, rel=1e-9, abs=1e-12)
+    assert loss == pytest.approx(result.loss_cls + result.loss_box, rel=1e-12, abs=1e-15)
+
+
 # ---------------------------------------------------------------------------------------------
 # lam and background RoIs
 # ---------------------------------------------------------------------------------------------

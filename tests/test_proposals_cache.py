@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from minifrcnn.cli import main
 from minifrcnn.data.synth import write_synthetic_voc
 from minifrcnn.data.voc import VocDataset, VocSample
 from minifrcnn.proposals import cache
@@ -14,10 +15,9 @@ from minifrcnn.proposals.cache import (
     ProposalCacheWarning,
     compute_proposals,
     default_cache_dir,
-    plot_recall,
     proposal_recall,
-    proposals_command,
 )
+from minifrcnn.viz import recall_figure, save_figure
 
 SPLIT = "trainval"
 
@@ -197,10 +197,10 @@ def test_recall_needs_every_image():
         proposal_recall({}, dataset_of(sample("a", GT, [0, 0])))
 
 
-def test_plot_recall_writes_a_png(tmp_path):
+def test_recall_figure_writes_a_png(tmp_path):
     result = proposal_recall({"a": np.float32(GT)}, dataset_of(sample("a", GT, [0, 0])))
     path = tmp_path / "recall.png"
-    plot_recall(result, path)
+    save_figure(recall_figure(result), path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -209,7 +209,7 @@ def test_proposals_command_prints_summary_and_table(dataset_copy, tmp_path, caps
     root, _ = dataset_copy
     forbid_search(monkeypatch)
     plot = tmp_path / "recall.png"
-    assert proposals_command(root, SPLIT, plot=plot) == 0
+    assert main(["proposals", str(root), "--split", SPLIT, "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
     assert "3 images" in out and "loaded 3 from cache" in out
     assert "boxes per image: mean" in out
@@ -221,14 +221,17 @@ def test_proposals_command_prints_summary_and_table(dataset_copy, tmp_path, caps
 
 def test_proposals_command_reports_computed_images(dataset_copy, tmp_path, capsys):
     root, _ = dataset_copy
-    assert proposals_command(root, SPLIT, cache_dir=tmp_path / "fresh", recall=False) == 0
+    assert main(["proposals", str(root), "--split", SPLIT, "--cache", str(tmp_path / "fresh"),
+                 "--no-recall"]) == 0
     out = capsys.readouterr().out
     assert "computed 3" in out and "time per computed image" in out
     assert "IoU>=" not in out
 
 
 def test_proposals_command_bad_dataset_is_a_message(tmp_path, capsys):
-    assert proposals_command(tmp_path / "nowhere", SPLIT) == 1
+    assert main(["proposals", str(tmp_path / "nowhere"), "--split", SPLIT]) == 1
     captured = capsys.readouterr()
-    assert "error:" in captured.err and "does not exist" in captured.err
+    # One line, and the same prefix as every other command's errors.
+    assert captured.err.startswith("minifrcnn proposals: ") and "does not exist" in captured.err
+    assert captured.err.count("\n") == 1
     assert "Traceback" not in captured.err + captured.out

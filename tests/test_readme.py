@@ -36,3 +36,30 @@ def test_python_examples_run():
 def test_readme_picture_exists():
     for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README):
         assert (ROOT / path).is_file(), path
+
+
+def shown_output(command):
+    """The lines README shows under `$ COMMAND` in a code block."""
+    block = README.split(f"```\n$ {command}\n", 1)[1].split("\n```", 1)[0]
+    return block.splitlines()
+
+
+def test_gradcheck_output_is_the_real_one():
+    """README's gradcheck block is what the command prints: the same lines, rows and summary.
+    The error column is the rounding noise of float64 finite differences, whose last digits may
+    differ with the CPU and the BLAS build, so those numbers need only agree within a factor 3."""
+    import math
+    import subprocess
+    import sys
+
+    shown = shown_output("minifrcnn gradcheck")
+    completed = subprocess.run([sys.executable, "-m", "minifrcnn", "gradcheck"],
+                               capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert completed.returncode == 0, completed.stderr
+    printed = completed.stdout.rstrip("\n").splitlines()
+    assert len(printed) == len(shown)
+    number = re.compile(r"\d\.\d\de-\d\d")
+    for shown_line, printed_line in zip(shown, printed):
+        assert number.sub("#", shown_line) == number.sub("#", printed_line)
+        for a, b in zip(number.findall(shown_line), number.findall(printed_line)):
+            assert abs(math.log10(float(a) / float(b))) < math.log10(3), (shown_line, printed_line)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from minifrcnn.cli import main
 from minifrcnn.data.synth import (
     CLASSES,
     DIFFICULT_AREA,
@@ -13,7 +14,6 @@ from minifrcnn.data.synth import (
     MIN_SIDE,
     PALETTE,
     render_image,
-    synth_command,
     write_synthetic_voc,
 )
 
@@ -149,11 +149,40 @@ def test_the_dataset_is_varied(rendered):
 
 
 def test_synth_command_prints_a_summary(tmp_path, capsys):
-    assert synth_command(tmp_path / "out", 3, 1, 0) == 0
+    assert main(["synth", str(tmp_path / "out"), "--train", "3", "--test", "1"]) == 0
     printed = capsys.readouterr().out
     assert str(tmp_path / "out") in printed and "4 images" in printed
     assert all(name in printed for name in CLASSES)
     assert len(list((tmp_path / "out" / "JPEGImages").glob("*.jpg"))) == 4
+
+
+def test_synth_refuses_an_existing_dataset_unless_forced(tmp_path, capsys):
+    """A second synth into the same folder would silently replace the first dataset: refused in
+    one line, the files untouched; --force writes it."""
+    out = tmp_path / "out"
+    assert main(["synth", str(out), "--train", "2", "--test", "1", "--seed", "1"]) == 0
+    first = (out / "JPEGImages" / "000001.jpg").read_bytes()
+    capsys.readouterr()
+    assert main(["synth", str(out), "--train", "2", "--test", "1", "--seed", "2"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (f"minifrcnn synth: {out} already holds a dataset; choose another "
+                            "folder, or add --force to overwrite it\n")
+    assert captured.out == ""
+    assert (out / "JPEGImages" / "000001.jpg").read_bytes() == first
+    assert main(["synth", str(out), "--train", "2", "--test", "1", "--seed", "2", "--force"]) == 0
+    assert (out / "JPEGImages" / "000001.jpg").read_bytes() != first
+
+
+def test_synth_into_a_file_is_one_line(tmp_path, capsys):
+    """OUT an existing file, or a path through one: a sentence, not "[Errno 20] Not a directory"."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    assert main(["synth", str(notes), "--train", "1", "--test", "0"]) == 1
+    assert capsys.readouterr().err == f"minifrcnn synth: {notes} is a file, not a folder\n"
+    assert main(["synth", str(notes / "sub"), "--train", "1", "--test", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("minifrcnn synth: ") and "Errno" not in err and err.count("\n") == 1
+    assert notes.read_text() == "mine"
 
 
 @pytest.mark.parametrize("n_train, n_test", [(-1, 2), (2, 1.5), (0, 0)])

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from minifrcnn.data import DatasetError, DatasetWarning, inspect_dataset, load_voc, scan_voc
-from minifrcnn.data.voc import format_summary, inspect_command
+from minifrcnn.cli import main
+from minifrcnn.cli.data import format_summary
 
 
 def obj(name, xmin, ymin, xmax, ymax, difficult=0):
@@ -95,7 +96,7 @@ def test_classes_given_order_is_kept(clean):
 
 
 def test_class_not_in_given_classes_names_the_file(clean):
-    with pytest.raises(DatasetError, match=r"000001\.xml.*dog.*not one of the given classes"):
+    with pytest.raises(DatasetError, match=r"000001\.xml.*dog.*not one of the model's classes"):
         load_voc(clean, "trainval", classes=["cat"])
 
 
@@ -114,7 +115,7 @@ def test_clipped_box_warns_naming_the_file(tmp_path):
     np.testing.assert_array_equal(dataset[0].boxes, [[0, 4, 39, 29]])
     summary = inspect_dataset(root, "trainval")
     assert summary["warnings"] == 1 and summary["errors"] == 0
-    assert inspect_command(root, "trainval", as_json=False) == 0
+    assert main(["inspect", str(root)]) == 0
 
 
 def bad_xml(text):
@@ -208,15 +209,30 @@ def test_broken(tmp_path, capsys, make, file, says):
     assert isinstance(raised.value, ValueError)
 
     capsys.readouterr()
-    assert inspect_command(root, "trainval", as_json=False) == 1
+    assert main(["inspect", str(root)]) == 1
     out, err = capsys.readouterr()
-    assert file in out and says in out and "Traceback" not in out + err
+    # A split that lists no image has nothing to summarise: its error alone, on stderr.
+    assert file in out + err and says in out + err and "Traceback" not in out + err
 
 
 def test_missing_root_is_an_error_not_a_traceback(tmp_path, capsys):
-    assert inspect_command(tmp_path / "nowhere", "trainval", as_json=True) == 1
-    summary = json.loads(capsys.readouterr().out)
+    summary = inspect_dataset(tmp_path / "nowhere", "trainval")
     assert summary["errors"] == 1 and "does not exist" in summary["problems"][0]["message"]
+
+
+@pytest.mark.parametrize("as_json", [[], ["--json"]])
+def test_inspect_of_a_missing_or_empty_folder_is_one_line(tmp_path, capsys, as_json):
+    """Nothing to summarise: the error alone, no table of zeros before it."""
+    assert main(["inspect", str(tmp_path / "nowhere"), *as_json]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"minifrcnn inspect: {tmp_path / 'nowhere'}: no such folder\n"
+    (tmp_path / "empty").mkdir()
+    assert main(["inspect", str(tmp_path / "empty"), *as_json]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("minifrcnn inspect: ") and captured.err.count("\n") == 1
+    assert "trainval.txt" in captured.err
 
 
 def test_every_problem_is_collected(tmp_path):
@@ -233,7 +249,7 @@ def test_every_problem_is_collected(tmp_path):
 
 
 def test_inspect_json_output(clean, capsys):
-    assert inspect_command(clean, "trainval", as_json=True) == 0
+    assert main(["inspect", str(clean), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["images"] == 3
     assert summary["objects"]["cat"] == {"normal": 2, "difficult": 1}

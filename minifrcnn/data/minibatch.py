@@ -51,6 +51,7 @@ Everything random takes an explicit np.random.Generator and draws from it in a f
 trainer that saves `rng.bit_generator.state` and `MinibatchSampler.state()` resumes exactly.
 """
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +65,11 @@ BG_THRESHOLD_LO = 0.1
 FG_FRACTION = 0.25       # share of each image's RoIs that are foreground (at most)
 ROIS_PER_IMAGE = 64      # R / N = 128 / 2
 IMAGES_PER_BATCH = 2     # N
+# The decoded images a training run keeps (ImageCache): room for all of the built-in demo's few
+# hundred (160 to 320 pixels a side, at most 0.3 MB each), not for VOC07's 5011 trainval
+# photographs (about 500x375, 0.56 MB each decoded, 2.8 GB in all), of which it keeps the most
+# recently used.
+IMAGE_CACHE_BYTES = 256 * 2 ** 20
 
 
 @dataclass
@@ -283,9 +289,43 @@ class Minibatch:
     scale_factors: np.ndarray
 
 
+class ImageCache:
+    """Decoded images {image_path: (H, W, 3) uint8}, at most max_bytes of them: when an image
+    would take it over, the least recently used ones are dropped first (an image larger than the
+    whole cache is not kept). get_minibatch takes it as `images`, so each JPEG of a dataset that
+    fits is decoded once per run, and a dataset that does not fit cannot fill the memory.
+    """
+
+    def __init__(self, max_bytes=IMAGE_CACHE_BYTES):
+        self.max_bytes = max_bytes
+        self.nbytes = 0                  # of the images held now
+        self._images = OrderedDict()     # least recently used first
+
+    def __contains__(self, path):
+        return path in self._images
+
+    def __len__(self):
+        return len(self._images)
+
+    def __getitem__(self, path):
+        self._images.move_to_end(path)
+        return self._images[path]
+
+    def __setitem__(self, path, image):
+        if path in self._images:
+            self.nbytes -= self._images.pop(path).nbytes
+        if image.nbytes > self.max_bytes:
+            return
+        self._images[path] = image
+        self.nbytes += image.nbytes
+        while self.nbytes > self.max_bytes:
+            _, oldest = self._images.popitem(last=False)
+            self.nbytes -= oldest.nbytes
+
+
 def entry_image(entry, images=None):
     """entry's image as (H, W, 3) uint8 RGB as the file has it (neither transposed nor mirrored),
-    from the cache `images` if there."""
+    from the cache `images` (an ImageCache, or any dict) if there."""
     if images is not None and entry.image_path in images:
         return images[entry.image_path]
     image = transforms.read_image(entry.image_path)
@@ -323,9 +363,10 @@ def get_minibatch(entries, num_classes, means, stds, rng, *, scales, max_size, p
     its RoIs are scaled by the same factor (not clipped: RoI pooling clips its bins to the
     feature map).
 
-    means, stds: (K+1, 4) from target_stats. images: an optional dict {image_path: (H, W, 3)
-    uint8}, filled as images are read, so a training run that passes the same dict every step
-    decodes each JPEG once (memory: every training image, unmirrored, at its original size).
+    means, stds: (K+1, 4) from target_stats. images: an optional cache {image_path: (H, W, 3)
+    uint8}, filled as images are read (unmirrored, at their original size), so a training run
+    that passes the same cache every step decodes each JPEG once: an ImageCache, which bounds
+    the memory, or a dict, which keeps every image.
 
     Returns a Minibatch. Raises ValueError naming the file if an image cannot be read.
     """

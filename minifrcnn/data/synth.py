@@ -280,6 +280,8 @@ def write_synthetic_voc(out_dir, n_train, n_test, seed=0, progress=True):
     if n_train + n_test == 0:
         raise ValueError("asked for no images: n_train and n_test are both 0")
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir} is a file, not a folder")
     for sub in ("JPEGImages", "Annotations", "ImageSets/Main"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
 
@@ -305,18 +307,3 @@ def write_synthetic_voc(out_dir, n_train, n_test, seed=0, progress=True):
         (out_dir / "ImageSets" / "Main" / f"{split}.txt").write_text(
             "".join(f"{i}\n" for i in members), encoding="utf-8")
     return {"splits": splits, "objects": objects, "difficult": difficult}
-
-
-def synth_command(out_dir, n_train, n_test, seed):
-    """`minifrcnn synth`: write the dataset, print where it went and what it holds, return 0."""
-    summary = write_synthetic_voc(out_dir, n_train, n_test, seed)
-    splits = summary["splits"]
-    print(f"wrote {n_train + n_test} images to {out_dir} (seed {seed}): "
-          f"trainval {len(splits['trainval'])} (train {len(splits['train'])}, "
-          f"val {len(splits['val'])}), test {len(splits['test'])}")
-    print(f"{'class':<10} {'objects':>8} {'difficult':>10}")
-    for name in CLASSES:
-        print(f"{name:<10} {summary['objects'][name]:>8} {summary['difficult'][name]:>10}")
-    print(f"{'total':<10} {sum(summary['objects'].values()):>8} "
-          f"{sum(summary['difficult'].values()):>10}")
-    return 0

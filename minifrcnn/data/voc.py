@@ -21,7 +21,6 @@ collects all of them (that is what `minifrcnn inspect` prints), `load_voc` raise
 Python warnings. An image without objects is valid.
 """
 
-import json
 import math
 import os
 import re
@@ -33,8 +32,8 @@ import numpy as np
 from PIL import Image
 
 from .. import boxes as box_ops
+from ..model import BACKGROUND
 
-BACKGROUND = "__background__"
 ERROR = "error"
 WARNING = "warning"
 
@@ -378,7 +377,7 @@ def _scan(root, split, classes, check_images):
         if unknown:
             xml_path = os.path.join(root, "Annotations", f"{image_id}.xml")
             problems.append(Problem(ERROR, xml_path, f"class {', '.join(unknown)} is not one of "
-                                    f"the given classes ({', '.join(class_list[1:])})"))
+                                    f"the model's classes ({', '.join(class_list[1:])})"))
             continue
         samples.append(VocSample(
             image_id=image_id,
@@ -399,8 +398,9 @@ def scan_voc(root, split, classes=None, check_images=True):
     Returns (dataset, problems): `dataset` a VocDataset of the images without errors (its
     `problems` are the warnings), `problems` every error and warning, each naming its file.
     classes: the class names in label order (without or with a leading __background__), or
-    None for the names found, sorted. An object whose class is not among the given ones is an
-    error. check_images: decode every image (finds unreadable and truncated files; slower).
+    None for the names found, sorted. They are a model's classes (evaluation reads a split with
+    them, so its labels index the model's scores), and the error for an object of another class
+    says so. check_images: decode every image (finds unreadable and truncated files; slower).
     """
     _, dataset, problems = _scan(root, split, classes, check_images)
     return dataset, problems
@@ -464,42 +464,3 @@ def inspect_dataset(root, split):
         "warnings": sum(p.severity == WARNING for p in problems),
         "problems": [p.as_dict() for p in problems],
     }
-
-
-def _table(header, rows):
-    """Left-aligned columns, two spaces apart, with a rule under the header."""
-    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
-    line = "  ".join(f"{{:<{width}}}" for width in widths)
-    out = [line.format(*header), line.format(*("-" * width for width in widths))]
-    out += [line.format(*(str(cell) for cell in row)) for row in rows]
-    return [text.rstrip() for text in out]
-
-
-def format_summary(summary):
-    """The dict of inspect_dataset as readable text: counts, per-class table, sizes, problems."""
-    def span(entry):
-        return "-" if entry is None else f"{entry['min']:g} .. {entry['max']:g}"
-
-    lines = [(f"Dataset {summary['root']}, split {summary['split']}: {summary['images']} images "
-              f"listed, {summary['valid_images']} valid"), ""]
-    rows = [(name, c["normal"], c["difficult"], c["normal"] + c["difficult"])
-            for name, c in summary["objects"].items()]
-    totals = [sum(row[i] for row in rows) for i in (1, 2, 3)]
-    lines += _table(("class", "normal", "difficult", "total"), rows + [("(all)", *totals)])
-    lines += ["",
-              f"image width   {span(summary['image_width'])} px",
-              f"image height  {span(summary['image_height'])} px",
-              f"box width     {span(summary['box_width'])} px",
-              f"box height    {span(summary['box_height'])} px",
-              "",
-              f"{summary['errors']} error(s), {summary['warnings']} warning(s)"]
-    lines += [f"  {p['file']}: {p['severity']}: {p['message']}" for p in summary["problems"]]
-    return "\n".join(lines)
-
-
-def inspect_command(root, split, as_json):
-    """`minifrcnn inspect ROOT [--split S] [--json]`: print the summary (text or JSON) and return
-    the exit status, 0 when the split has no errors, 1 when it has some."""
-    summary = inspect_dataset(root, split)
-    print(json.dumps(summary, indent=2) if as_json else format_summary(summary))
-    return 1 if summary["errors"] else 0

@@ -15,12 +15,43 @@ from .smooth_l1 import smooth_l1_loss
 from .softmax_loss import softmax_cross_entropy
 
 
+class MultitaskLoss(tuple):
+    """What multitask_loss returns: the tuple (loss, dcls_score, dbbox_pred), so that
+    `loss, dcls_score, dbbox_pred = multitask_loss(...)` unpacks exactly as before, plus the two
+    terms of the loss as attributes, for logging them without computing the softmax again:
+
+        loss_cls: the softmax log loss averaged over the R RoIs
+        loss_box: lam times the smooth L1 box loss averaged over the R RoIs
+
+    so that loss == loss_cls + loss_box (up to rounding). All three are scalars of cls_score's
+    dtype; loss, dcls_score and dbbox_pred are also attributes of those names.
+    """
+
+    def __new__(cls, loss, dcls_score, dbbox_pred, loss_cls, loss_box):
+        result = super().__new__(cls, (loss, dcls_score, dbbox_pred))
+        result.loss_cls, result.loss_box = loss_cls, loss_box
+        return result
+
+    @property
+    def loss(self):
+        return self[0]
+
+    @property
+    def dcls_score(self):
+        return self[1]
+
+    @property
+    def dbbox_pred(self):
+        return self[2]
+
+
 def multitask_loss(cls_score, bbox_pred, labels, bbox_targets, bbox_weights, lam=1.0):
     """cls_score: (R, K+1); bbox_pred: (R, 4(K+1)); labels: (R,) integers in [0, K];
     bbox_targets: (R, 4(K+1)), the regression target v in columns 4u..4u+3 of a foreground RoI;
     bbox_weights: (R, 4(K+1)), 1 on those four columns and 0 elsewhere (smooth L1's inside weight).
 
-    Returns loss (scalar of cls_score's dtype), dcls_score: (R, K+1), dbbox_pred: (R, 4(K+1)).
+    Returns a MultitaskLoss: loss (scalar of cls_score's dtype), dcls_score: (R, K+1),
+    dbbox_pred: (R, 4(K+1)), with the loss's two terms as .loss_cls and .loss_box.
     A batch without foreground RoIs gives a finite loss (the classification term alone) and a zero
     box gradient.
     """
@@ -44,4 +75,7 @@ def multitask_loss(cls_score, bbox_pred, labels, bbox_targets, bbox_weights, lam
     loss_loc, dbbox_pred = smooth_l1_loss(bbox_pred, bbox_targets, inside, np.ones_like(bbox_pred))
     dtype = cls_score.dtype
     lam = dtype.type(lam)
-    return dtype.type(loss_cls + lam * loss_loc), dcls_score, (lam * dbbox_pred).astype(dtype, copy=False)
+    loss_box = dtype.type(lam * loss_loc)
+    return MultitaskLoss(dtype.type(loss_cls + loss_box), dcls_score,
+                         (lam * dbbox_pred).astype(dtype, copy=False),
+                         loss_cls=dtype.type(loss_cls), loss_box=loss_box)

@@ -8,7 +8,8 @@ NumPy reference, the truth), float32 and float64. Read each file next to its ref
     roi_pool.py  the reference's bins, max-pooled by a compiled loop; bit-exact with the reference
 
 Caches are opaque and belong to the backend that made them: pass a cache from
-`numba_cpu.conv2d_forward` to `numba_cpu.conv2d_backward`, never to the reference.
+`numba_cpu.conv2d_forward` to `numba_cpu.conv2d_backward`, never to the reference. The "numba"
+backend (minifrcnn.backend) runs all three pairs from here, the "cuda" backend max pooling only.
 
 Kernels compile on their first call for each dtype (a few seconds) and are cached on disk next to
 the source (`cache=True`), so later processes load them in a fraction of a second. Set

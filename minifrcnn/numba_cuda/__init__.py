@@ -14,7 +14,8 @@ The kernels (kernels.py) are one thread per output element and favour reading ov
 this package needs neither a GPU nor numba-cuda; the first call does, and otherwise raises
 CudaUnavailableError saying what to install. Without a GPU the kernels still run in numba's CUDA
 simulator: set NUMBA_ENABLE_CUDASIM=1 before numba is first imported (about a millisecond per
-thread, so tiny arrays only).
+thread, so tiny arrays only). minifrcnn.backend imports this package only when the "cuda" backend
+is asked for.
 """
 
 from ._runtime import CudaUnavailableError

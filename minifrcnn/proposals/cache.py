@@ -20,19 +20,16 @@ import hashlib
 import io
 import json
 import os
-import sys
 import tempfile
 import time
 import warnings
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from PIL import Image
 from tqdm import tqdm
 
 from ..boxes import iou
-from ..data.voc import DatasetError, load_voc
+from ..data.voc import load_voc
 from . import MODES, selective_search
 
 # Bump when the file layout or the meaning of the stored boxes changes: every old file is stale.
@@ -185,69 +182,3 @@ def proposal_recall(proposals, dataset, thresholds=(0.5, 0.7),
     return {"thresholds": thresholds, "counts": counts, "recall": recall, "objects": objects,
             "images": len(boxes_per_image),
             "mean_boxes": float(np.mean(boxes_per_image)) if boxes_per_image else 0.0}
-
-
-def plot_recall(result, path):
-    """Save a PNG of recall against the number of proposals (log scale), one curve per IoU
-    threshold, from a proposal_recall result. Uses a Figure object and the Agg canvas, so no
-    pyplot state is touched."""
-    fig = Figure(figsize=(6, 4), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for threshold, row in zip(result["thresholds"], result["recall"]):
-        ax.plot(result["counts"], row, marker="o", label=f"IoU >= {threshold:g}")
-    ax.set_xscale("log")
-    ax.set_xlabel("number of proposals N (first N per image)")
-    ax.set_ylabel("recall")
-    ax.set_ylim(0, 1.02)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.set_title(f"Proposal recall: {result['objects']} objects, {result['images']} images, "
-                 f"{result['mean_boxes']:.0f} boxes/image", fontsize=10)
-    ax.legend()
-    fig.savefig(path, format="png")
-
-
-def format_recall(result):
-    """A proposal_recall result as a text table: one row per N, one column per threshold."""
-    header = "N".rjust(6) + "".join(f"  {f'IoU>={t:g}':>9}" for t in result["thresholds"])
-    lines = [header, "-" * len(header)]
-    for column, count in enumerate(result["counts"]):
-        cells = "".join(f"  {value:>9.3f}" for value in result["recall"][:, column])
-        lines.append(f"{count:>6d}{cells}")
-    return "\n".join(lines)
-
-
-def proposals_command(root, split, cache_dir=None, recall=True, plot=None):
-    """`minifrcnn proposals DATA --split S [--cache DIR] [--plot PNG]`: compute or load the
-    proposals of a split, print a summary and (recall=True) a recall table at IoU 0.5 and 0.7,
-    write the recall plot if `plot` is a path. Returns 0, or 1 after printing a readable message
-    for a dataset that cannot be read or a cache or plot that cannot be written."""
-    try:
-        dataset = load_voc(root, split)
-        if cache_dir is None:
-            cache_dir = default_cache_dir(root)
-        proposals, stats = cached_proposals(dataset, cache_dir)
-    except (DatasetError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    sizes = [len(boxes) for boxes in proposals.values()]
-    print(f"split {split} of {os.fspath(root)}: {len(sizes)} images, cache {cache_dir}")
-    print(f"computed {stats['computed']} ({stats['stale']} outdated, {stats['corrupt']} "
-          f"unreadable cache files replaced), loaded {stats['cached']} from cache")
-    if sizes:
-        print(f"boxes per image: mean {np.mean(sizes):.1f}, max {max(sizes)}")
-    if stats["computed"]:
-        print(f"time per computed image: {stats['compute_seconds'] / stats['computed']:.2f} s")
-    if recall or plot is not None:
-        result = proposal_recall(proposals, dataset)
-        if recall:
-            print(f"\nrecall of {result['objects']} non-difficult objects:")
-            print(format_recall(result))
-        if plot is not None:
-            try:
-                plot_recall(result, plot)
-            except OSError as error:
-                print(f"error: cannot write the plot: {error}", file=sys.stderr)
-                return 1
-            print(f"wrote {plot}")
-    return 0
