@@ -109,3 +109,21 @@ def test_a_plot_that_cannot_be_written_is_found_before_the_work(tmp_path, capsys
     assert capsys.readouterr().err == (f"minifrcnn evaluate: --plot {plot}: no folder "
                                        f"{plot.parent}\n")
     assert not cache.exists()
+
+
+def test_train_resume_without_a_checkpoint_refuses_before_reading_the_data(tmp_path, capsys):
+    status = main(["train", str(tmp_path / "no-such-data"), "--out", str(tmp_path / "m.npz"),
+                   "--iters", "5", "--resume"])
+    captured = capsys.readouterr()
+    assert status == 1 and captured.out == ""
+    assert captured.err == (f"minifrcnn train: --resume: no checkpoint at {tmp_path / 'm.ckpt.npz'}; "
+                            "run without --resume to start afresh\n")
+    assert os.listdir(tmp_path) == []
+
+
+def test_train_init_with_a_missing_model_refuses_before_reading_the_data(tmp_path, capsys):
+    status = main(["train", str(tmp_path / "no-such-data"), "--out", str(tmp_path / "m.npz"),
+                   "--iters", "5", "--init", str(tmp_path / "missing.npz")])
+    captured = capsys.readouterr()
+    assert status == 1 and captured.out == ""
+    assert captured.err == f"minifrcnn train: {tmp_path / 'missing.npz'}: no such file\n"

@@ -3,7 +3,7 @@
 import os
 
 from ..backend import BACKENDS
-from ._common import fail, non_negative_int, positive_float
+from ._common import fail, non_negative_int, positive_float, positive_int
 from .detect import format_ap_table
 
 # The demo marks the folders it writes, so it may overwrite its own output without asking while
@@ -22,8 +22,13 @@ def add_commands(commands):
     )
     p.add_argument("--out", default="minifrcnn-demo", metavar="DIR",
                    help="folder for everything the demo writes (default ./minifrcnn-demo)")
-    p.add_argument("--minutes", type=positive_float, default=None,
-                   help="training time (default: what keeps the whole demo under 10 minutes)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--iters", type=positive_int, default=None,
+                        help="training iterations (default 4000: the whole demo in under 10 "
+                        "minutes on 2 cores, and the same mAP on every run)")
+    budget.add_argument("--minutes", type=positive_float, default=None,
+                        help="train for this much wall time instead (the result then depends on "
+                        "the machine's speed and load)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed (default 0)")
     p.add_argument("--backend", choices=BACKENDS, default=None,
                    help="layer implementations (default: numba where installed)")
@@ -52,14 +57,15 @@ def run_demo(args):
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, MARKER), "w", encoding="utf-8") as handle:
             handle.write("written by minifrcnn demo, which may overwrite this folder\n")
-        summary = demo.run_demo(args.out,
-                                demo.DEMO_MINUTES if args.minutes is None else args.minutes,
-                                args.seed, args.backend, log=print)
+        summary = demo.run_demo(args.out, iters=args.iters, minutes=args.minutes,
+                                seed=args.seed, backend=args.backend, log=print)
     except (TrainingError, ValueError, OSError) as error:
         return fail("demo", error)
     print(format_ap_table(summary, summary["objects"]))
-    print(f"\nmAP {summary['mAP']:.3f} on the synthetic test split, whole demo "
-          f"{summary['seconds'] / 60:.1f} minutes. Written:")
+    print(f"\nmAP {summary['mAP']:.3f} on the synthetic test split after "
+          f"{summary['iterations']} iterations, whole demo {summary['seconds'] / 60:.1f} minutes "
+          "(the time depends on the machine, the mAP does not). Written:")
+    summary["paths"]["marker"] = os.path.join(args.out, MARKER)
     width = max(len(name) for name in summary["paths"])
     for name, path in summary["paths"].items():
         print(f"  {name:<{width}}  {path}")

@@ -69,7 +69,8 @@ def add_commands(commands):
                    help="write a checkpoint every N iterations (default 500)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT.ckpt.npz (same options): an --iters run ends with "
-                   "exactly the weights it would have had without stopping")
+                   "exactly the weights it would have had without stopping. Without that "
+                   "checkpoint it refuses, rather than silently start afresh")
     p.set_defaults(run=run_train)
 
 
