@@ -2,8 +2,14 @@
 
 Each notebook in lessons/ is executed with nbclient in a fresh "python3" kernel whose working
 directory is lessons/, exactly as a reader would run it; any error in any cell fails the test.
+
+Each lesson's execution time is printed as it finishes (past pytest's output capture) and attached
+to the test report as the property `execution_seconds`, but never asserted: a timed unit test
+fails whenever the machine is busy. `benchmarks/bench_lessons.py` measures the lessons properly and
+stores the figures; DESIGN.md's budget is 60 s per lesson on 2 idle cores.
 """
 
+import time
 from pathlib import Path
 
 import nbformat
@@ -33,11 +39,16 @@ def test_lesson_is_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_lesson_runs_and_draws_a_figure(path):
+def test_lesson_runs_and_draws_a_figure(path, record_property, capsys):
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, kernel_name="python3", timeout=600,
                             resources={"metadata": {"path": str(LESSONS)}})
+    start = time.perf_counter()
     client.execute()                    # raises CellExecutionError, naming the cell, on any error
+    seconds = time.perf_counter() - start
+    record_property("execution_seconds", round(seconds, 1))
+    with capsys.disabled():
+        print(f"\n{path.name} executed in {seconds:.1f} s (reported, not tested)")
     images = [output for cell in code_cells(notebook) for output in cell.outputs
               if "image/png" in output.get("data", {})]
     assert images, f"{path.name} ran but drew no figure"
