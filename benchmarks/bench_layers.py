@@ -1,7 +1,7 @@
 """Time the heavy layers per backend on the paper's shapes, against PyTorch on the CPU when it is
 installed, in one process: medians and ratios, written as markdown, JSON and a bar chart.
 
-    python benchmarks/bench_layers.py [--out benchmarks/results] [--samples 15] [--quick]
+    python benchmarks/bench_layers.py [--out benchmarks/results] [--samples 15] [--quick] [--load]
 
 Every case is forward + backward in float32 on VGG16 shapes (a 600x800 image gives a 38x50
 conv5_3 map; conv3_1 is timed at 56x56 as in the ImageNet classifier). The variants of one case
@@ -9,11 +9,16 @@ are visited in rotating order, each warmed up first and timed back to back witho
 idle vCPU wakes slowly), so they all see the same machine state. Ratios are our median over the
 reference's median: below 1 means faster.
 
-The thread pools: on 2 cores OpenBLAS's idle workers keep spinning for about 0.1 s after a GEMM
-and slow a Numba kernel that follows (numba-notes.md). `import minifrcnn` shortens that spin
-(OPENBLAS_THREAD_TIMEOUT, OMP_WAIT_POLICY) unless the user set those variables; this script imports
-it first, before NumPy, so the setting takes effect, and times "conv then RoI pooling" as one
-case, as a training step runs them.
+The threads: OpenBLAS's own threads wait for one another inside a GEMM and lose much time when
+another process holds part of the cores, so `import minifrcnn` makes OpenBLAS single-threaded and
+the Numba backend splits its GEMMs among threads itself (minifrcnn/__init__.py,
+minifrcnn/numba_cpu/conv.py); Numba's idle OpenMP workers sleep (OMP_WAIT_POLICY=passive). This
+script imports minifrcnn first, before NumPy, so those settings take effect, and times "conv then
+RoI pooling" as one case, as a training step runs them. PyTorch runs as many threads as Numba.
+
+--load times every case twice, idle and then beside one busy Python process per core
+(benchmarks/_load.py), and writes both, with the ratios to PyTorch side by side, to
+layers_load.md and layers_load.json.
 """
 
 import minifrcnn  # noqa: F401  (first: sets the thread-pool variables before NumPy starts)
@@ -22,12 +27,16 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from minifrcnn.backend import get_backend, system_info
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))     # benchmarks/ is not a package
+from _load import CompetingLoad  # noqa: E402
 
 
 def make_rois(rng, count, height, width):
@@ -158,6 +167,9 @@ def main(argv=None):
     parser.add_argument("--samples", type=int, default=15, help="timed runs per variant (median)")
     parser.add_argument("--quick", action="store_true", help="a subset of cases, few samples")
     parser.add_argument("--no-numpy", action="store_true", help="skip the (slow) NumPy reference")
+    parser.add_argument("--load", action="store_true",
+                        help="time every case idle and beside one busy process per core "
+                             "(no NumPy reference); writes layers_load.md and .json")
     args = parser.parse_args(argv)
     samples = 3 if args.quick else args.samples
     try:
@@ -172,7 +184,7 @@ def main(argv=None):
         torchvision = None
 
     backends = {"numba": get_backend("numba")}
-    if not args.no_numpy:
+    if not (args.no_numpy or args.load):
         backends["numpy"] = get_backend("numpy")
     rng = np.random.default_rng(0)
     rows = []
@@ -181,37 +193,91 @@ def main(argv=None):
         reference = theirs(torch, torchvision, name, case)
         if reference is not None:
             variants["pytorch"] = reference
-        times = measure(variants, samples)
-        medians = {v: 1000 * statistics.median(t) for v, t in times.items()}
-        row = {"case": label, "layer": name, "median_ms": medians, "samples": samples}
-        if "pytorch" in medians:
-            row["numba_vs_pytorch"] = medians["numba"] / medians["pytorch"]
-        if "numpy" in medians:
-            row["numba_vs_numpy"] = medians["numba"] / medians["numpy"]
+        row = {"case": label, "layer": name, "samples": samples, **timed_row(variants, samples)}
+        if args.load:
+            # Right after the idle runs, so both see the machine in the same state otherwise.
+            with CompetingLoad() as competing:
+                row["loaded"] = timed_row(variants, samples)
+            row["loaded"].update(processes=competing.count, cpu_share=competing.cpu_share)
         rows.append(row)
-        print(f"{label}: " + ", ".join(f"{v} {m:.1f} ms" for v, m in medians.items()), flush=True)
+        print(f"{label}: " + ", ".join(f"{v} {m:.1f} ms" for v, m in row["median_ms"].items())
+              + ("" if not args.load else " | loaded: " + ", ".join(
+                  f"{v} {m:.1f} ms" for v, m in row["loaded"]["median_ms"].items())), flush=True)
 
     info = system_info()
     machine = (f"{platform.processor() or platform.machine()}, {info['threads']['cpu cores']} cores, "
                f"numpy {info['versions']['numpy']} ({info['threads']['numpy BLAS']}), "
                f"numba {info['versions']['numba']}, torch {info['versions']['torch']}, "
                f"torchvision {info['versions']['torchvision']}")
+    stem = args.out / ("layers_load" if args.load else "layers")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "layers.json").write_text(json.dumps({"machine": machine, "info": info, "rows": rows}, indent=2))
-    lines = [f"Float32, forward + backward, median of {samples} interleaved runs. Machine: {machine}.",
-             "", "| case | NumPy ms | Numba ms | PyTorch ms | Numba / PyTorch | Numba / NumPy |",
+    results = {"machine": machine, "info": info, "rows": rows}
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=2))
+    header = (f"Float32, forward + backward, median of {samples} interleaved runs. "
+              f"Machine: {machine}.")
+    lines = load_table(rows, header) if args.load else idle_table(rows, header)
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    written = [stem.with_suffix(".md"), stem.with_suffix(".json")]
+    if not args.load:
+        chart(rows, stem.with_suffix(".png"))
+        written.append(stem.with_suffix(".png"))
+    print("\n".join(lines))
+    print(f"\nwrote {', '.join(map(str, written))}")
+    return 0
+
+
+def timed_row(variants, samples):
+    """{"median_ms": {variant: ms}} and the ratios of Numba to the references measured."""
+    medians = {v: 1000 * statistics.median(t) for v, t in measure(variants, samples).items()}
+    row = {"median_ms": medians}
+    if "pytorch" in medians:
+        row["numba_vs_pytorch"] = medians["numba"] / medians["pytorch"]
+    if "numpy" in medians:
+        row["numba_vs_numpy"] = medians["numba"] / medians["numpy"]
+    return row
+
+
+def _ms(medians, key):
+    return f"{medians[key]:.1f}" if key in medians else "-"
+
+
+def _ratio(row, key):
+    return f"{row[key]:.2f}x" if key in row else "-"
+
+
+def idle_table(rows, header):
+    """Markdown lines: every case's medians and ratios."""
+    lines = [header, "",
+             "| case | NumPy ms | Numba ms | PyTorch ms | Numba / PyTorch | Numba / NumPy |",
              "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         m = r["median_ms"]
-        cell = lambda key: f"{m[key]:.1f}" if key in m else "-"  # noqa: E731
-        ratio = lambda key: f"{r[key]:.2f}x" if key in r else "-"  # noqa: E731
-        lines.append(f"| {r['case']} | {cell('numpy')} | {cell('numba')} | {cell('pytorch')} | "
-                     f"{ratio('numba_vs_pytorch')} | {ratio('numba_vs_numpy')} |")
-    (args.out / "layers.md").write_text("\n".join(lines) + "\n")
-    chart(rows, args.out / "layers.png")
-    print("\n".join(lines))
-    print(f"\nwrote {args.out / 'layers.md'}, {args.out / 'layers.json'}, {args.out / 'layers.png'}")
-    return 0
+        lines.append(f"| {r['case']} | {_ms(m, 'numpy')} | {_ms(m, 'numba')} | "
+                     f"{_ms(m, 'pytorch')} | {_ratio(r, 'numba_vs_pytorch')} | "
+                     f"{_ratio(r, 'numba_vs_numpy')} |")
+    return lines
+
+
+def load_table(rows, header):
+    """Markdown lines: every case idle and under load, with the ratios to PyTorch side by side and
+    how far the loaded ratio moved from the idle one (the target: at most 1.3 times)."""
+    shares = [r["loaded"]["cpu_share"] for r in rows if r["loaded"]["cpu_share"] is not None]
+    load = (f"Loaded: beside {rows[0]['loaded']['processes']} busy Python processes (one per core)"
+            + (f", which took {100 * min(shares):.0f}-{100 * max(shares):.0f} % of the CPUs."
+               if shares else "."))
+    lines = [header, load, "",
+             "| case | Numba ms idle | Numba ms loaded | PyTorch ms idle | PyTorch ms loaded | "
+             "Numba / PyTorch idle | Numba / PyTorch loaded | loaded / idle ratio |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        m, lm = r["median_ms"], r["loaded"]["median_ms"]
+        drift = (f"{r['loaded']['numba_vs_pytorch'] / r['numba_vs_pytorch']:.2f}x"
+                 if "numba_vs_pytorch" in r else "-")
+        lines.append(f"| {r['case']} | {_ms(m, 'numba')} | {_ms(lm, 'numba')} | "
+                     f"{_ms(m, 'pytorch')} | {_ms(lm, 'pytorch')} | "
+                     f"{_ratio(r, 'numba_vs_pytorch')} | "
+                     f"{_ratio(r['loaded'], 'numba_vs_pytorch')} | {drift} |")
+    return lines
 
 
 if __name__ == "__main__":

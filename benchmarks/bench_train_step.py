@@ -2,7 +2,9 @@
 against the same network in PyTorch on the CPU when it is installed, in one process.
 
     python benchmarks/bench_train_step.py [--config small] [--backend numba] [--samples 21]
-        [--direct-samples 3] [--train-all] [--no-torch] [--quick] [--out benchmarks/results]
+        [--direct-samples 3] [--train-all] [--no-torch] [--quick] [--load]
+        [--out benchmarks/results]
+    python benchmarks/bench_train_step.py --iteration [--iters 150] [--load] [--out ...]
 
 The minibatch is a real one: two synthetic VOC-layout images (`minifrcnn synth`), selective search
 proposals, the hierarchical sampler (64 RoIs per image, 25 % foreground) and the config's scale
@@ -26,6 +28,14 @@ Hierarchical sampling (paper section 2.3, lesson 06): the same 128 RoIs as one m
 images with one RoI each (each RoI on its own copy of its image), measured directly after the
 interleaved runs, and as 128 times the "1 image, 1 RoI" step; the ratio of their conv trunks to
 the N=2 step's is the paper's "roughly 64x".
+
+--load: after the idle runs, the four variants run again beside one busy Python process per core
+(benchmarks/_load.py), and the results show both, with the ratio to PyTorch idle and loaded.
+
+--iteration: a different measurement. `minifrcnn demo`'s training iteration as a whole (reading,
+sampling, resizing, colour shuffling, the step, the history and the progress bar), by running
+`minifrcnn.train.train` itself with the demo's settings, against the bare step (train_step on
+prepared minibatches of the same kind), in one process, with a breakdown of the iteration.
 """
 
 import minifrcnn  # noqa: F401  (first: sets the thread-pool variables before NumPy starts)
@@ -35,6 +45,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -51,6 +62,9 @@ from minifrcnn.data.synth import write_synthetic_voc
 from minifrcnn.model import CONFIGS, FastRCNN
 from minifrcnn.proposals import selective_search
 from minifrcnn.sgd import BIAS_LR_FACTOR, MOMENTUM, SGD, WEIGHT_DECAY
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))     # benchmarks/ is not a package
+from _load import CompetingLoad  # noqa: E402
 
 LR = 0.001      # the paper's; the time of a step does not depend on it
 IMAGES, ROIS_PER_IMAGE = 2, 64
@@ -311,11 +325,12 @@ def others_share(before, after):
 
 
 def measure_train_step(config="small", backend=None, samples=21, seed=0, use_torch=True,
-                       train_all=False, direct_samples=3):
+                       train_all=False, direct_samples=3, load=False):
     """Run the benchmark and return its results as a JSON-serialisable dict (see main).
 
     train_all: no frozen layers (the config's frozen layers otherwise); direct_samples: timed
-    steps of the 128-image minibatch (0: skip it, it needs a few GB of memory at `small`)."""
+    steps of the 128-image minibatch (0: skip it, it needs a few GB of memory at `small`);
+    load: also time the variants again beside one busy process per core (result "loaded")."""
     config = CONFIGS[config] if isinstance(config, str) else config
     with tempfile.TemporaryDirectory() as workdir:
         batch, classes = real_minibatch(config, seed, workdir)
@@ -382,6 +397,19 @@ def measure_train_step(config="small", backend=None, samples=21, seed=0, use_tor
                            "trunk_ms": trunk_ms(direct_rows),
                            "how": f"measured, median of {direct_samples}"})
     after = cpu_reading()
+    loaded = None
+    if load:
+        # The same variants again while other processes want every core (benchmarks/_load.py).
+        with CompetingLoad() as competing:
+            loaded_times, loaded_breakdowns = measure(variants, samples)
+        loaded_medians = {label: 1000 * statistics.median(t) for label, t in loaded_times.items()}
+        loaded = {"processes": competing.count, "cpu_share": competing.cpu_share,
+                  "step_ms": loaded_medians,
+                  "breakdown": breakdown_rows(loaded_breakdowns["minifrcnn, timed layers"],
+                                              loaded_times["minifrcnn, timed layers"],
+                                              clock.order)}
+        if "pytorch" in loaded_medians:
+            loaded["minifrcnn_vs_pytorch"] = loaded_medians["minifrcnn"] / loaded_medians["pytorch"]
     for regime in regimes:
         regime["step_ratio"] = regime["step_ms"] / regimes[0]["step_ms"]
         regime["trunk_ratio"] = regime["trunk_ms"] / regimes[0]["trunk_ms"]
@@ -409,7 +437,228 @@ def measure_train_step(config="small", backend=None, samples=21, seed=0, use_tor
     if "pytorch" in medians:
         result["minifrcnn_vs_pytorch"] = medians["minifrcnn"] / medians["pytorch"]
         result["pytorch_check"] = check
+    if loaded is not None:
+        result["loaded"] = loaded
     return result
+
+
+# --iteration: the whole training iteration of `minifrcnn demo` against its bare step.
+
+# What the iteration's breakdown times: row -> (module, attribute) of the function charged to it.
+# The rows indented under get_minibatch are parts of it.
+def _iteration_targets():
+    from minifrcnn import train as train_module
+    from minifrcnn.data import minibatch as minibatch_module, transforms
+
+    return {
+        "next_batch": (minibatch_module.MinibatchSampler, "next_batch"),
+        "get_minibatch": (train_module, "get_minibatch"),
+        "  image (cached decode, transpose, mirror)": (minibatch_module, "entry_view"),
+        "  sample_rois": (minibatch_module, "sample_rois"),
+        "  shuffle_colours": (transforms, "shuffle_colours"),
+        "  resize": (transforms, "resize"),
+        "  to_network (mean, layout)": (transforms, "to_network"),
+        "  bbox_targets_and_weights": (minibatch_module, "bbox_targets_and_weights"),
+        "train_step": (train_module, "train_step"),
+    }
+
+
+class FunctionClock:
+    """For the duration of a `with` block, the functions of `targets` ({row: (owner, name)}) are
+    replaced in their modules or classes by stopwatch wrappers; everything is put back on exit.
+
+    records: (row, iteration, seconds) per call, where iteration counts the calls of the row
+    `step_row` that had begun before it: the parts of the training loop's iteration k (from 0)
+    all carry k.
+    """
+
+    def __init__(self, targets, step_row):
+        self.targets = targets
+        self.step_row = step_row
+        self.records = []
+        self._steps = 0
+        self._saved = []
+
+    def _wrap(self, row, fn):
+        def timed(*args, **kwargs):
+            iteration = self._steps
+            if row == self.step_row:
+                self._steps += 1
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.records.append((row, iteration, time.perf_counter() - start))
+        return timed
+
+    def __enter__(self):
+        for row, (owner, name) in self.targets.items():
+            fn = vars(owner)[name]
+            self._saved.append((owner, name, fn))
+            setattr(owner, name, self._wrap(row, fn))
+        return self
+
+    def __exit__(self, *exc_info):
+        for owner, name, fn in reversed(self._saved):
+            setattr(owner, name, fn)
+        self._saved = []
+        return False
+
+    def mean_ms(self, row, first, count):
+        """Mean milliseconds per iteration of `row` over iterations first .. first + count - 1,
+        and its mean number of calls per iteration."""
+        times = [t for r, i, t in self.records if r == row and first <= i < first + count]
+        return 1000 * sum(times) / count, len(times) / count
+
+
+def bare_steps(settings, batches, steps, repeat=1):
+    """Seconds of `steps` calls of train.train_step, cycling through the prepared `batches`, on a
+    fresh model as `train` builds it from scratch (nothing frozen). repeat=2: each minibatch is
+    stepped on twice in a row and only the second time is returned, a step that follows one of
+    the same shape."""
+    from minifrcnn.train import train_step
+
+    model = FastRCNN(settings.config, batches.classes, backend=settings.backend,
+                     rng=np.random.default_rng(settings.seed))
+    model.frozen = set()
+    sgd = SGD(model.params, model.trainable())
+    rng = np.random.default_rng(settings.seed)
+    seconds = []
+    for i in range(steps):
+        for _ in range(repeat):
+            start = time.perf_counter()
+            train_step(model, batches[i % len(batches)], sgd, settings.lr, rng)
+            last = time.perf_counter() - start
+        seconds.append(last)
+    return seconds
+
+
+class PreparedBatches(list):
+    """Minibatches built as `train` builds them, with the dataset's classes."""
+
+    def __init__(self, batches, classes):
+        super().__init__(batches)
+        self.classes = classes
+
+
+def prepared_batches(settings, count):
+    """`count` minibatches drawn as `train` draws them (sampler, scales, flips, colours)."""
+    from minifrcnn.data.minibatch import IMAGES_PER_BATCH, ImageCache, MinibatchSampler
+    from minifrcnn.train import DEFAULT_TRAIN_SCALES, prepare_data
+
+    dataset, roidb = prepare_data(settings, progress=False)
+    config = CONFIGS[settings.config]
+    scales = settings.scales or DEFAULT_TRAIN_SCALES.get(config.name, (config.scale,))
+    num_classes = len(dataset.classes)
+    means, stds = target_stats(roidb, num_classes)
+    rng = np.random.default_rng(settings.seed)
+    sampler = MinibatchSampler(roidb, IMAGES_PER_BATCH, rng=rng)
+    images = ImageCache()
+    batches = [get_minibatch(sampler.next_batch(), num_classes, means, stds, rng, scales=scales,
+                             max_size=config.max_size, pixel_mean=config.pixel_mean,
+                             bg_lo=settings.bg_lo, shuffle_colours=settings.shuffle_colours,
+                             images=images)
+               for _ in range(count)]
+    return PreparedBatches(batches, dataset.classes)
+
+
+def measure_iteration(images=16, warmup=20, iters=100, seed=0, backend=None):
+    """The demo's training iteration, whole and bare, in one process. Returns a JSON-able dict.
+
+    The data: `images` synthetic training images (the demo has 200; an iteration does not
+    depend on how many, once the image cache holds them all, as it does the demo's). The
+    settings: the demo's (TrainSettings defaults for `small` from scratch: multi-scale, flips,
+    colour shuffling, nothing frozen; and minifrcnn.demo.DEMO_TRAIN_OPTIONS).
+
+    - bare step: train.train_step on prepared minibatches of the same kind (a new one each
+      step, so the shapes vary as in training), timed before and after the run;
+    - whole iteration: `minifrcnn.train.train` itself for warmup + iters iterations with its
+      progress bar (written to a string), each iteration's time from its history; the
+      breakdown wraps the functions of _iteration_targets with a stopwatch (FunctionClock).
+    Means over the `iters` iterations after `warmup` (compilation, first decodes): a run's
+    throughput is a mean.
+    """
+    import contextlib
+    import io
+
+    from minifrcnn.demo import DEMO_TRAIN_OPTIONS
+    from minifrcnn.train import TrainSettings, train
+
+    with tempfile.TemporaryDirectory() as workdir:
+        write_synthetic_voc(workdir, images, 0, seed=seed, progress=False)
+        settings = TrainSettings(data=workdir, out=os.path.join(workdir, "model.npz"),
+                                 config="small", iters=warmup + iters, seed=seed,
+                                 backend=backend, **DEMO_TRAIN_OPTIONS)
+        batches = prepared_batches(settings, 2 * images)
+        bare_steps(settings, batches, warmup)                          # compile, warm up
+        before = bare_steps(settings, batches, iters)
+        # The same minibatches, each right after a step on itself: what changing shapes cost.
+        same_shape = bare_steps(settings, batches, iters, repeat=2)
+        # train() on the same data, its progress bar written to a string: the demo shows one.
+        with FunctionClock(_iteration_targets(), "train_step") as clock, \
+                contextlib.redirect_stderr(io.StringIO()):
+            _, state = train(settings, progress=True)
+        after = bare_steps(settings, batches, iters)
+    # history.seconds[k]: seconds from the start to the end of iteration k (from 0)
+    seconds = np.diff(state.history.seconds)[warmup - 1:]       # iterations warmup, warmup+1 ...
+    iteration_ms = 1000 * float(np.mean(seconds))
+    bare = before + after
+    bare_ms = 1000 * float(np.mean(bare))
+    rows = []
+    for row in clock.targets:
+        ms, calls = clock.mean_ms(row, warmup, len(seconds))
+        rows.append({"part": row, "ms": ms, "calls": calls})
+    accounted = sum(r["ms"] for r in rows if not r["part"].startswith(" "))
+    rows.append({"part": "rest of the loop (history, progress bar, checkpoints, budget)",
+                 "ms": iteration_ms - accounted, "calls": 1.0})
+    inside = sum(r["ms"] for r in rows if r["part"].startswith(" "))
+    minibatch = next(r for r in rows if r["part"] == "get_minibatch")
+    rows.insert(rows.index(minibatch) + 1 + sum(r["part"].startswith(" ") for r in rows),
+                {"part": "  rest of get_minibatch (padding, RoIs, concatenation)",
+                 "ms": minibatch["ms"] - inside, "calls": None})
+    info = system_info()
+    return {
+        "machine": (f"{platform.processor() or platform.machine()}, {info['threads']['cpu cores']} "
+                    f"cores, numpy {info['versions']['numpy']}, numba {info['versions']['numba']}"),
+        "info": info,
+        "settings": {**settings.fingerprint(), "images": images, "warmup": warmup},
+        "iterations": len(seconds),
+        "iteration_ms": {"mean": iteration_ms, "median": 1000 * float(np.median(seconds))},
+        "bare_step_ms": {"mean": bare_ms, "median": 1000 * float(np.median(bare)),
+                         "mean_before_run": 1000 * float(np.mean(before)),
+                         "mean_after_run": 1000 * float(np.mean(after)),
+                         "mean_after_same_shape": 1000 * float(np.mean(same_shape))},
+        "startup_s": state.history.seconds[warmup - 1],
+        "iteration_vs_bare": iteration_ms / bare_ms,
+        "breakdown": rows,
+    }
+
+
+def iteration_markdown(result):
+    """The --iteration results as markdown."""
+    it, bare, st = result["iteration_ms"], result["bare_step_ms"], result["settings"]
+    lines = [
+        (f"The demo's training iteration (`small` from scratch, scales "
+         f"{st['scales'] or 'default'}, flip {st['flip']}, transpose {st['transpose']}, colour "
+         f"shuffling {st['shuffle_colours']}, {st['images']} synthetic images), mean of "
+         f"{result['iterations']} iterations after {st['warmup']} of warm-up, in one process. "
+         f"Machine: {result['machine']}."),
+        "", "| | mean ms | median ms |", "| --- | --- | --- |",
+        f"| whole iteration (minifrcnn.train.train) | {it['mean']:.1f} | {it['median']:.1f} |",
+        (f"| bare step (train_step on prepared minibatches) | {bare['mean']:.1f} | "
+         f"{bare['median']:.1f} |"),
+        "",
+        (f"Whole iteration / bare step: **{result['iteration_vs_bare']:.2f}x**. The bare step: "
+         f"{bare['mean_before_run']:.1f} ms before the run, {bare['mean_after_run']:.1f} ms "
+         f"after it, and {bare['mean_after_same_shape']:.1f} ms when each minibatch follows a "
+         f"step on itself (no change of shape). Before the timed iterations, train() took "
+         f"{result['startup_s']:.1f} s to set up and run the first {st['warmup']} (Numba "
+         "kernels loaded from the on-disk cache or compiled, first image decodes)."),
+        "", "| part of the iteration | ms | calls |", "| --- | --- | --- |"]
+    for row in result["breakdown"]:
+        calls = "" if row["calls"] is None else f"{row['calls']:.1f}"
+        lines.append(f"| {row['part'].replace('  ', '&nbsp;&nbsp;')} | {row['ms']:.2f} | {calls} |")
+    return "\n".join(lines) + "\n"
 
 
 def _ms(value):
@@ -446,7 +695,31 @@ def markdown(result):
     lines += [f"| {r['minibatch']} | {r['step_ms']:.0f} | {r['step_ratio']:.0f}x | "
               f"{r['trunk_ms']:.0f} | {r['trunk_ratio']:.0f}x | {r['how']} |"
               for r in result["hierarchical"]]
+    if "loaded" in result:
+        lines += ["", *load_markdown(result)]
     return "\n".join(lines) + "\n"
+
+
+def load_markdown(result):
+    """Lines of markdown: the idle and the loaded step side by side (result of --load)."""
+    loaded = result["loaded"]
+    share = loaded["cpu_share"]
+    lines = [(f"Under load: the same variants again beside {loaded['processes']} busy Python "
+              "processes (one per core)"
+              + ("." if share is None else f", which took {100 * share:.0f} % of the CPUs.")),
+             "", "| variant | idle ms | loaded ms | loaded / idle |", "| --- | --- | --- | --- |"]
+    lines += [f"| {label} | {ms:.1f} | {loaded['step_ms'][label]:.1f} | "
+              f"{loaded['step_ms'][label] / ms:.2f}x |" for label, ms in result["step_ms"].items()]
+    if "minifrcnn_vs_pytorch" in loaded:
+        idle, busy = result["minifrcnn_vs_pytorch"], loaded["minifrcnn_vs_pytorch"]
+        lines += ["", (f"minifrcnn / PyTorch: **{idle:.2f}x** idle, **{busy:.2f}x** under load "
+                       f"({busy / idle:.2f} times the idle ratio).")]
+    lines += ["", "| layer | idle ms | loaded ms | loaded / idle |", "| --- | --- | --- | --- |"]
+    for idle_row, loaded_row in zip(result["breakdown"], loaded["breakdown"]):
+        lines.append(f"| {idle_row['layer']} | {idle_row['total_ms']:.1f} | "
+                     f"{loaded_row['total_ms']:.1f} | "
+                     f"{loaded_row['total_ms'] / max(idle_row['total_ms'], 1e-9):.2f}x |")
+    return lines
 
 
 def chart(result, path):
@@ -499,20 +772,46 @@ def main(argv=None):
                         help="train every layer (default: the config's frozen layers stay frozen)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
     parser.add_argument("--quick", action="store_true", help="3 samples, 1 direct: a smoke test")
+    parser.add_argument("--load", action="store_true",
+                        help="also time the step beside one busy process per core; writes "
+                             "train_step_load.* instead of train_step.* (with --iteration: "
+                             "all of it under load, train_iteration_load.*)")
+    parser.add_argument("--iteration", action="store_true",
+                        help="instead: the demo's whole training iteration against its bare step, "
+                             "with a breakdown; writes train_iteration.md and .json")
+    parser.add_argument("--iters", type=int, default=150,
+                        help="--iteration: timed iterations (after 20 of warm-up)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results",
                         help="folder for train_step.md, train_step.json and train_step.png")
     args = parser.parse_args(argv)
+    if args.iteration:
+        with CompetingLoad(None if args.load else 0) as competing:     # 0: no processes
+            result = measure_iteration(iters=10 if args.quick else args.iters, seed=args.seed,
+                                       backend=args.backend)
+        text = iteration_markdown(result)
+        if args.load:
+            result["load"] = {"processes": competing.count, "cpu_share": competing.cpu_share}
+            text += (f"\nAll of it beside {competing.count} busy Python processes (one per core)"
+                     f", which took {100 * (competing.cpu_share or 0):.0f} % of the CPUs.\n")
+        stem = args.out / ("train_iteration_load" if args.load else "train_iteration")
+        args.out.mkdir(parents=True, exist_ok=True)
+        stem.with_suffix(".json").write_text(json.dumps(result, indent=2))
+        stem.with_suffix(".md").write_text(text)
+        print(text)
+        print(f"wrote {stem}.md, {stem}.json")
+        return 0
     result = measure_train_step(args.config, args.backend, 3 if args.quick else args.samples,
                                 args.seed, use_torch=not args.no_torch, train_all=args.train_all,
-                                direct_samples=1 if args.quick else args.direct_samples)
+                                direct_samples=1 if args.quick else args.direct_samples,
+                                load=args.load)
     text = markdown(result)
+    stem = args.out / ("train_step_load" if args.load else "train_step")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "train_step.json").write_text(json.dumps(result, indent=2))
-    (args.out / "train_step.md").write_text(text)
-    chart(result, args.out / "train_step.png")
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2))
+    stem.with_suffix(".md").write_text(text)
+    chart(result, stem.with_suffix(".png"))
     print(text)
-    print(f"wrote {args.out / 'train_step.md'}, {args.out / 'train_step.json'}, "
-          f"{args.out / 'train_step.png'}")
+    print(f"wrote {stem}.md, {stem}.json, {stem}.png")
     return 0
 
 

@@ -159,6 +159,10 @@ def system_info():
         threads["numba threading layer"] = str(numba.config.THREADING_LAYER)
     except ImportError:
         pass
+    import minifrcnn
+
+    threads["conv GEMMs split per thread"] = "yes" if minifrcnn.BLAS_SINGLE_THREADED else (
+        "no (NumPy was imported before minifrcnn, or OpenBLAS runs several threads)")
     for variable in _THREAD_VARIABLES:
         threads[variable] = os.environ.get(variable, "unset")
     return {"versions": versions, "backends": backends, "gpu": gpu, "threads": threads}

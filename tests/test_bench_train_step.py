@@ -66,3 +66,42 @@ def test_main_writes_markdown_json_and_chart(bench, tmp_path, capsys):
     assert len(result["hierarchical"]) == 2           # no direct measurement asked for
     assert (tmp_path / "train_step.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert text in capsys.readouterr().out
+
+
+def test_load_mode_times_the_same_variants_again(bench):
+    result = bench.measure_train_step("tiny", samples=1, use_torch=False, direct_samples=0,
+                                      load=True)
+    loaded = result["loaded"]
+    assert loaded["processes"] >= 1
+    assert set(loaded["step_ms"]) == set(result["step_ms"])
+    layers = [row["layer"] for row in result["breakdown"]]
+    assert [row["layer"] for row in loaded["breakdown"]] == layers
+    assert all(ms > 0 for ms in loaded["step_ms"].values())
+    text = bench.markdown(result)
+    assert "| variant | idle ms | loaded ms | loaded / idle |" in text
+    assert "| conv1_1 |" in text.split("Under load")[1]
+
+
+def test_iteration_breakdown_adds_up(bench):
+    from minifrcnn import train as train_module
+    from minifrcnn.data import transforms
+
+    step, resize = train_module.train_step, transforms.resize
+    result = bench.measure_iteration(images=2, warmup=2, iters=3)
+    # The stopwatch wrappers are gone afterwards.
+    assert train_module.train_step is step and transforms.resize is resize
+    assert result["iterations"] == 3
+    settings = result["settings"]
+    assert settings["config"] == "small" and settings["flip"] and settings["shuffle_colours"]
+    rows = {row["part"]: row for row in result["breakdown"]}
+    assert rows["train_step"]["calls"] == 1 and rows["get_minibatch"]["calls"] == 1
+    assert rows["  resize"]["calls"] == 2                  # N = 2 images per minibatch
+    # The top-level parts add up to the whole iteration, the indented ones to get_minibatch.
+    top = [row["ms"] for part, row in rows.items() if not part.startswith(" ")]
+    inside = [row["ms"] for part, row in rows.items() if part.startswith(" ")]
+    assert sum(top) == pytest.approx(result["iteration_ms"]["mean"])
+    assert sum(inside) == pytest.approx(rows["get_minibatch"]["ms"])
+    assert result["iteration_vs_bare"] == pytest.approx(
+        result["iteration_ms"]["mean"] / result["bare_step_ms"]["mean"])
+    assert rows["train_step"]["ms"] > 0 and result["bare_step_ms"]["mean"] > 0
+    assert "| part of the iteration | ms | calls |" in bench.iteration_markdown(result)

@@ -229,3 +229,38 @@ def test_dout_of_the_wrong_shape_is_refused(layer, args):
     dout = np.zeros((1, 2, 3))
     assert raised(lambda: getattr(numba_cpu, f"{layer}_backward")(dout, cache)) == \
         raised(lambda: getattr(reference, f"{layer}_backward")(dout, expected_cache))
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_conv_gemm_slabs_give_the_whole_product(monkeypatch, split):
+    """numba_cpu.conv splits each GEMM into one slab of columns per thread when OpenBLAS runs
+    single-threaded (minifrcnn.BLAS_SINGLE_THREADED). Under pytest NumPy is imported first, so
+    the split is forced here both ways: every width, a single column and a transposed operand
+    must give the product of one call."""
+    from minifrcnn.numba_cpu import conv
+
+    monkeypatch.setattr(conv, "BLAS_SINGLE_THREADED", split)
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((7, 13)).astype(np.float32)
+    for columns in (1, 2, 3, 64, 1001):
+        b = rng.standard_normal((13, columns)).astype(np.float32)
+        for right in (b, np.ascontiguousarray(b.T).T):
+            out = conv._matmul(a, right, np.empty((7, columns), np.float32))
+            np.testing.assert_allclose(out, a @ right, rtol=1e-5, atol=1e-5)
+
+
+def test_conv_matches_reference_with_split_gemms(monkeypatch):
+    from minifrcnn.numba_cpu import conv
+
+    monkeypatch.setattr(conv, "BLAS_SINGLE_THREADED", True)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 3, 9, 11))
+    w = rng.standard_normal((4, 3, 3, 3))
+    b = rng.standard_normal(4)
+    out, cache = numba_cpu.conv2d_forward(x, w, b, stride=1, pad=1)
+    expected, reference_cache = reference.conv2d_forward(x, w, b, stride=1, pad=1)
+    assert_close(out, expected, "out")
+    dout = rng.standard_normal(out.shape)
+    for got, want, name in zip(numba_cpu.conv2d_backward(dout, cache),
+                               reference.conv2d_backward(dout, reference_cache), ("dx", "dw", "db")):
+        assert_close(got, want, name)

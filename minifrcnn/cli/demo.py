@@ -24,7 +24,7 @@ def add_commands(commands):
                    help="folder for everything the demo writes (default ./minifrcnn-demo)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--iters", type=positive_int, default=None,
-                        help="training iterations (default 4000: the whole demo in under 10 "
+                        help="training iterations (default 2500: the whole demo in under 10 "
                         "minutes on 2 cores, and the same mAP on every run)")
     budget.add_argument("--minutes", type=positive_float, default=None,
                         help="train for this much wall time instead (the result then depends on "
