@@ -63,3 +63,20 @@ def test_gradcheck_output_is_the_real_one():
         assert number.sub("#", shown_line) == number.sub("#", printed_line)
         for a, b in zip(number.findall(shown_line), number.findall(printed_line)):
             assert abs(math.log10(float(a) / float(b))) < math.log10(3), (shown_line, printed_line)
+
+
+def test_demo_output_shows_the_demos_own_settings():
+    """README's demo block (under `$ minifrcnn demo`) must be the current demo's: its list of
+    departures from the paper and its number of iterations. Its mAP comes from a real run (a
+    test cannot afford one); the demo's own test shows that a run repeats its numbers."""
+    from minifrcnn.demo import DEMO_ITERS, DEMO_TEST_OPTIONS, DEMO_TRAIN_OPTIONS, departures
+    from minifrcnn.model import CONFIGS
+    from minifrcnn.train import TrainSettings
+
+    shown = shown_output("minifrcnn demo")
+    settings = TrainSettings(data="minifrcnn-demo/data", out="minifrcnn-demo/model.npz",
+                             iters=DEMO_ITERS, **DEMO_TRAIN_OPTIONS)
+    expected = [f"  - {line}" for line in departures(settings, CONFIGS["small"], DEMO_TEST_OPTIONS)]
+    assert shown[1:1 + len(expected)] == expected
+    assert f"2/4  training the small model for {DEMO_ITERS} iterations" in "\n".join(shown)
+    assert any(f"after {DEMO_ITERS} iterations" in line for line in shown)
