@@ -21,7 +21,7 @@ DEMO_TEST_IMAGES = 100
 # with the same versions on the same kind of CPU, however busy the machine is. At about 145 ms
 # an iteration, this many keep the whole demo (data, proposals, compilation, training,
 # evaluation, pictures) under 10 minutes on 2 idle cores. 4000 iterations reached mAP 0.768, but
-# took 13.7 minutes in all.
+# took 13.7 minutes in all (partly beside other work).
 DEMO_ITERS = 2500
 # Training options beyond the `small` defaults. The shapes lie at any angle, so a transposed
 # image is as real as the original: with the mirrors, each image is seen in 4 of its 8 turns and
@@ -37,6 +37,7 @@ def departures(settings, model_config, test_options):
     (fast-rcnn-spec.md, "Training recipe"), as sentences: the demo prints them before it
     starts. settings: a TrainSettings; model_config: its Config; test_options: detect's keyword
     arguments (scales, flip, transpose)."""
+    from .data.minibatch import BG_THRESHOLD_LO
     from .train import DEFAULT_TRAIN_SCALES
 
     config = model_config
@@ -59,15 +60,15 @@ def departures(settings, model_config, test_options):
                      "of them negated (not in the paper)")
     if settings.transpose:
         found.append("transposed training images besides the mirrors (not in the paper)")
-    if settings.bg_lo != 0.1:
-        found.append(f"background RoIs from IoU {settings.bg_lo:g} (the paper: 0.1)")
-    views = 1 + test_options.get("flip", False)
-    views *= 1 + test_options.get("transpose", False)
+    if settings.bg_lo != BG_THRESHOLD_LO:
+        found.append(f"background RoIs from IoU {settings.bg_lo:g} (the paper: {BG_THRESHOLD_LO})")
+    views = ["image"] + ["mirror"] * test_options.get("flip", False)
+    if test_options.get("transpose", False):
+        views += ["transpose"] + ["both"] * test_options.get("flip", False)
     test_scales = test_options.get("scales") or (config.scale,)
     found.append(f"testing at {', '.join(map(str, test_scales))}"
-                 + (f", scores and boxes averaged over {views} views (image, mirror"
-                    + (", transpose, both" if views == 4 else "") + "; not in the paper)"
-                    if views > 1 else ""))
+                 + (f", scores and boxes averaged over {len(views)} views ({', '.join(views)}; "
+                    "not in the paper)" if len(views) > 1 else ""))
     return found
 
 
