@@ -98,17 +98,19 @@ def picture_names(paths):
     return names
 
 
-def unreadable_images(paths):
-    """The message of each image that cannot be decoded (read_image's, naming the file)."""
+def read_images(paths):
+    """(images, problems): each image decoded (H, W, 3) uint8, or None where it cannot be, and
+    the message of each one that cannot (read_image's, naming the file)."""
     from ..data.transforms import read_image
 
-    problems = []
+    images, problems = [], []
     for path in paths:
         try:
-            read_image(path)
+            images.append(read_image(path))
         except ValueError as error:
+            images.append(None)
             problems.append(str(error))
-    return problems
+    return images, problems
 
 
 def run_detect(args):
@@ -121,7 +123,6 @@ def run_detect(args):
     """
     from tqdm import tqdm
 
-    from ..data.transforms import read_image
     from ..detect import detect
     from ..model import FastRCNN
     from ..viz import detections_figure, save_figure
@@ -134,7 +135,7 @@ def run_detect(args):
     # ModelFileError (a ValueError) names the file; an unusable backend is a ValueError too.
     except (ValueError, OSError) as error:
         return fail("detect", error)
-    problems = unreadable_images(args.images)
+    images, problems = read_images(args.images)
     if problems:
         return fail("detect", f"{len(problems)} of {len(args.images)} images cannot be read, "
                               f"nothing written: {'; '.join(problems)}")
@@ -142,9 +143,8 @@ def run_detect(args):
     records, written = [], []
     try:
         os.makedirs(args.out, exist_ok=True)
-        for path, name in tqdm(list(zip(args.images, picture_names(args.images))),
-                               desc="detect", unit="img"):
-            image = read_image(path)
+        for path, name, image in tqdm(list(zip(args.images, picture_names(args.images), images)),
+                                      desc="detect", unit="img"):
             detections = detect(model, image, **options)
             records.extend(detections.records(os.fspath(path)))
             picture = os.path.join(args.out, f"{name}.png")
