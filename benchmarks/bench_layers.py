@@ -16,8 +16,8 @@ minifrcnn/numba_cpu/conv.py); Numba's idle OpenMP workers sleep (OMP_WAIT_POLICY
 script imports minifrcnn first, before NumPy, so those settings take effect, and times "conv then
 RoI pooling" as one case, as a training step runs them. PyTorch runs as many threads as Numba.
 
---load times every case twice, idle and then beside one busy Python process per core
-(benchmarks/_load.py), and writes both, with the ratios to PyTorch side by side, to
+--load times every case idle and beside one busy Python process per core (benchmarks/_load.py),
+in alternating blocks (--rounds), and writes both, with the ratios to PyTorch side by side, to
 layers_load.md and layers_load.json.
 """
 
@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from minifrcnn.backend import get_backend, system_info
+from minifrcnn.boxes import random_boxes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))     # benchmarks/ is not a package
 from _load import CompetingLoad  # noqa: E402
@@ -41,11 +42,8 @@ from _load import CompetingLoad  # noqa: E402
 
 def make_rois(rng, count, height, width):
     """count RoIs (batch index 0) inside a height x width image, 16 to 400 px on a side."""
-    w = rng.uniform(16, min(400, width), count)
-    h = rng.uniform(16, min(400, height), count)
-    x1 = rng.uniform(0, width - w)
-    y1 = rng.uniform(0, height - h)
-    return np.stack([np.zeros(count), x1, y1, x1 + w - 1, y1 + h - 1], axis=1).astype(np.float32)
+    return np.concatenate([np.zeros((count, 1), np.float32),
+                           random_boxes(rng, count, height, width)], axis=1)
 
 
 def ours(ops, name, case):
@@ -170,6 +168,9 @@ def main(argv=None):
     parser.add_argument("--load", action="store_true",
                         help="time every case idle and beside one busy process per core "
                              "(no NumPy reference); writes layers_load.md and .json")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="with --load: alternate idle and loaded blocks this many times per "
+                             "case, the samples split among them (default 3)")
     args = parser.parse_args(argv)
     samples = 3 if args.quick else args.samples
     try:
@@ -193,12 +194,12 @@ def main(argv=None):
         reference = theirs(torch, torchvision, name, case)
         if reference is not None:
             variants["pytorch"] = reference
-        row = {"case": label, "layer": name, "samples": samples, **timed_row(variants, samples)}
         if args.load:
-            # Right after the idle runs, so both see the machine in the same state otherwise.
-            with CompetingLoad() as competing:
-                row["loaded"] = timed_row(variants, samples)
-            row["loaded"].update(processes=competing.count, cpu_share=competing.cpu_share)
+            row = {"case": label, "layer": name, "samples": samples,
+                   **idle_and_loaded(variants, samples, args.rounds)}
+        else:
+            row = {"case": label, "layer": name, "samples": samples,
+                   **timed_row(measure(variants, samples))}
         rows.append(row)
         print(f"{label}: " + ", ".join(f"{v} {m:.1f} ms" for v, m in row["median_ms"].items())
               + ("" if not args.load else " | loaded: " + ", ".join(
@@ -213,7 +214,8 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"machine": machine, "info": info, "rows": rows}
     stem.with_suffix(".json").write_text(json.dumps(results, indent=2))
-    header = (f"Float32, forward + backward, median of {samples} interleaved runs. "
+    blocks = (f", in {args.rounds} alternating blocks idle and loaded" if args.load else "")
+    header = (f"Float32, forward + backward, median of {samples} interleaved runs{blocks}. "
               f"Machine: {machine}.")
     lines = load_table(rows, header) if args.load else idle_table(rows, header)
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
@@ -226,9 +228,33 @@ def main(argv=None):
     return 0
 
 
-def timed_row(variants, samples):
-    """{"median_ms": {variant: ms}} and the ratios of Numba to the references measured."""
-    medians = {v: 1000 * statistics.median(t) for v, t in measure(variants, samples).items()}
+def idle_and_loaded(variants, samples, rounds):
+    """timed_row of the idle runs, with timed_row of the loaded runs under "loaded".
+
+    The samples are taken in `rounds` alternating blocks, idle then loaded, and pooled per
+    condition: a slow drift of the machine (the 2000-RoI case's idle median moved from 530 to
+    1110 ms between back-to-back blocks, with its 400 MB of fresh output) then falls on both
+    conditions alike, instead of deciding their ratio."""
+    per_round = max(1, round(samples / rounds))
+    idle = {label: [] for label in variants}
+    loaded = {label: [] for label in variants}
+    shares = []
+    for _ in range(rounds):
+        for label, times in measure(variants, per_round).items():
+            idle[label] += times
+        with CompetingLoad() as competing:
+            for label, times in measure(variants, per_round).items():
+                loaded[label] += times
+        shares.append(competing.cpu_share)
+    share = None if None in shares else statistics.mean(shares)
+    return {**timed_row(idle), "loaded": {**timed_row(loaded), "processes": competing.count,
+                                          "cpu_share": share, "rounds": rounds}}
+
+
+def timed_row(times):
+    """times: {variant: [seconds, ...]}. Returns {"median_ms": {variant: ms}} and the ratios of
+    Numba to the references measured."""
+    medians = {v: 1000 * statistics.median(t) for v, t in times.items()}
     row = {"median_ms": medians}
     if "pytorch" in medians:
         row["numba_vs_pytorch"] = medians["numba"] / medians["pytorch"]

@@ -52,6 +52,8 @@ def _reference_light_layers():
     return dict(
         relu_forward=layers.relu_forward, relu_backward=layers.relu_backward,
         linear_forward=layers.linear_forward, linear_backward=layers.linear_backward,
+        factored_linear_forward=layers.factored_linear_forward,
+        factored_linear_backward=layers.factored_linear_backward,
         dropout_forward=layers.dropout_forward, dropout_backward=layers.dropout_backward,
         softmax=layers.softmax, softmax_cross_entropy=layers.softmax_cross_entropy,
         smooth_l1_loss=layers.smooth_l1_loss, multitask_loss=layers.multitask_loss,

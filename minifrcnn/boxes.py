@@ -137,3 +137,14 @@ def nms(boxes, scores, threshold):
         keep.append(order[i])
         suppressed[i + 1:] |= overlaps[i, i + 1:] > threshold
     return np.array(keep, dtype=np.int64)
+
+
+def random_boxes(rng, count, height, width, min_side=16, max_side=400):
+    """count boxes (count, 4) float32 drawn uniformly inside a height x width image, each side
+    between min_side and max_side pixels (capped by the image): stand-ins for proposals where
+    only their number matters, as in timing a forward pass. rng: np.random.Generator."""
+    w = rng.uniform(min_side, min(max_side, width), count)
+    h = rng.uniform(min_side, min(max_side, height), count)
+    x1 = rng.uniform(0, width - w)
+    y1 = rng.uniform(0, height - h)
+    return np.stack([x1, y1, x1 + w - 1, y1 + h - 1], axis=1).astype(np.float32)

@@ -79,9 +79,9 @@ def _check_image(image):
     return image
 
 
-def _forward(model, image, proposals, scales):
-    """Run the network on every proposal, each at its pyramid level (a single level when
-    `scales` has one entry). One forward pass per level holds memory to one scaled image.
+def forward_image(model, image, proposals, scales):
+    """Run the network on every proposal of one image (H, W, 3) uint8, proposals (P, 4) in its
+    pixels, each at its pyramid level of `scales` (shorter sides; one entry: a single level). One forward pass per level holds memory to one scaled image.
     Returns cls_score (P, K+1) and bbox_pred (P, 4(K+1)), rows in the proposals' order."""
     height, width = image.shape[:2]
     factors = [scale_factor(height, width, s, model.config.max_size) for s in scales]
@@ -118,7 +118,7 @@ def _forward_view(model, image, proposals, scales, transposed, mirrored):
         image, proposals = transpose_image(image), box_ops.transpose(proposals)
     if mirrored:
         image, proposals = flip_image(image), box_ops.flip(proposals, image.shape[1])
-    cls_score, bbox_pred = _forward(model, image, proposals, scales)
+    cls_score, bbox_pred = forward_image(model, image, proposals, scales)
     deltas = bbox_pred.reshape(len(bbox_pred), -1, 4).copy()              # (P, K+1, 4)
     if mirrored:
         deltas[:, :, 0] *= -1

@@ -210,11 +210,15 @@ def gradcheck_network(model, images, rois, labels, bbox_targets, bbox_weights, *
     return _check(objective, analytic, model.params, model.trainable(), eps, tol, max_checks, rng)
 
 
-def network_case(rng, backend="numpy"):
-    """The suite's whole-network row: a float64 `tiny` FastRCNN on two small images."""
+def network_case(rng, backend="numpy", ranks=None):
+    """The suite's whole-network row: a float64 `tiny` FastRCNN on two small images; with
+    `ranks` ({"fc6": 4, ...}), those layers compressed by truncated SVD first."""
     from .model import FastRCNN
+    from .svd import compress
 
     model = FastRCNN("tiny", ["__background__", "a", "b"], backend=backend, dtype=np.float64, rng=rng)
+    if ranks:
+        model = compress(model, ranks)
     # Non-zero biases: with the initial zeros, a unit whose inputs are all dropped sits exactly
     # on ReLU's kink, where the finite differences see a one-sided slope.
     for key in model.params:
@@ -319,7 +323,18 @@ def suite_cases(rng, backend="numpy"):
                       ["cls_score", "bbox_pred"], rng=rng)),
         LayerCase("fast_rcnn", "tiny network, 2 images (12x16), 5 rois, every parameter",
                   lambda rng: network_case(rng, backend)),
+        # Truncated SVD (paper section 3.1): one linear layer as two, the first without a bias.
+        LayerCase("linear_svd", f"x {shape} w_first ({k},{c * height * width}) w_second ({f},{k})",
+                  lambda rng: gradcheck(
+                      ops.factored_linear_forward, ops.factored_linear_backward,
+                      {"x": rng.standard_normal(x_shape),
+                       "w_first": rng.standard_normal((k, c * height * width)),
+                       "w_second": rng.standard_normal((f, k)), "b": rng.standard_normal(f)},
+                      rng=rng)),
+        LayerCase("fast_rcnn_svd", "the same network, fc6 at rank 4 and fc7 at rank 3",
+                  lambda rng: network_case(rng, backend, ranks={"fc6": 4, "fc7": 3})),
     ]
+
 
 
 def run_suite(seed=0, tol=DEFAULT_TOL, layers=None, backend="numpy"):

@@ -19,7 +19,9 @@ The same trunk doubles as the image classifier that initialises a detector (sect
 exactly the change the paper makes when it converts a classifier into a Fast R-CNN.
 
 Parameters and gradients are plain dicts keyed "<layer>.w" / "<layer>.b": conv weights
-(F, C, 3, 3), linear weights (out, in), as Caffe and PyTorch store them.
+(F, C, 3, 3), linear weights (out, in), as Caffe and PyTorch store them. A linear layer
+compressed by truncated SVD (minifrcnn.svd, config.svd) is stored as its two factors,
+"<layer>_first.w" and "<layer>_second.w" / ".b", and runs as two linear layers.
 """
 
 import dataclasses
@@ -52,6 +54,9 @@ class Config:
     frozen: layers that are never updated (VGG16: conv1_1 to conv2_2, as in the paper).
     scale, max_size: the scale rule (shorter side, cap on the longer side).
     pixel_mean: (3,) RGB mean subtracted from every pixel.
+    svd: ((layer, rank), ...), the linear layers replaced by their truncated SVD (minifrcnn.svd,
+        paper section 3.1): each named layer is two, `<layer>_first` (rank, in), no bias, then
+        `<layer>_second` (out, rank) with the bias. Empty for a model as trained; see `ranks`.
     input_scale: the network multiplies its input by this before conv1, as Caffe's data layer
         `scale` does. VGG16's ImageNet weights expect raw pixels minus the mean (1.0). Networks
         trained here from scratch use 1/64, which brings the pixels' spread of about +-64 to
@@ -69,6 +74,7 @@ class Config:
     max_size: int = 1000
     pixel_mean: tuple = (122.77, 115.95, 102.98)
     input_scale: float = 1.0
+    svd: tuple = ()
 
     @property
     def spatial_scale(self):
@@ -87,6 +93,16 @@ class Config:
         map, max-pooled 2x2, is exactly roi_size (224 for VGG16: 14x14 -> 7x7)."""
         return self.roi_size[0] * 2 ** len(self.stages)
 
+    @property
+    def ranks(self):
+        """{layer: rank} of the layers factored by truncated SVD (empty when none is)."""
+        return dict(self.svd)
+
+    def with_ranks(self, ranks):
+        """This configuration with the layers of `ranks` ({layer: rank}) factored."""
+        return dataclasses.replace(self, svd=tuple(sorted(ranks.items(), key=lambda item:
+                                                          LINEAR_LAYERS.index(item[0]))))
+
     def to_dict(self):
         return dataclasses.asdict(self)
 
@@ -101,6 +117,8 @@ class Config:
         for key in ("roi_size", "fc", "frozen", "pixel_mean"):
             if key in values:
                 values[key] = tuple(values[key])
+        if "svd" in values:
+            values["svd"] = tuple((str(name), int(rank)) for name, rank in values["svd"])
         return cls(**values)
 
 
@@ -148,20 +166,44 @@ def _check_classes(classes):
     return classes
 
 
+# The fully connected layers, in the order of the forward pass: the heads both read fc7.
+LINEAR_LAYERS = ("fc6", "fc7", "cls_score", "bbox_pred")
+
+
+def linear_layers(config, num_classes):
+    """{layer: (out, in)} of the fully connected layers, as trained (before any SVD)."""
+    inputs = config.stages[-1][-1] * config.roi_size[0] * config.roi_size[1]
+    fc6, fc7 = config.fc
+    return {"fc6": (fc6, inputs), "fc7": (fc7, fc6), "cls_score": (num_classes, fc7),
+            "bbox_pred": (4 * num_classes, fc7)}
+
+
+def base_layer(layer):
+    """The layer a parameter's layer name belongs to: "fc6_first" and "fc6_second" (the factors
+    of a compressed fc6) are parts of fc6; every other name is its own layer."""
+    for suffix in ("_first", "_second"):
+        if layer.endswith(suffix):
+            return layer[:-len(suffix)]
+    return layer
+
+
 def param_shapes(config, num_classes):
     """{parameter name: shape} of a configuration with num_classes = K + 1 outputs, in the
-    order of the forward pass. Conv weights (F, C, 3, 3); linear weights (out, in)."""
+    order of the forward pass. Conv weights (F, C, 3, 3); linear weights (out, in). A layer
+    factored by truncated SVD at rank t (config.svd) has `<layer>_first.w` (t, in), no bias,
+    and `<layer>_second.w` (out, t) with `<layer>_second.b` (out,)."""
     shapes = {}
     channels = 3
     for name, width in zip(config.conv_names, [w for stage in config.stages for w in stage]):
         shapes[f"{name}.w"], shapes[f"{name}.b"] = (width, channels, 3, 3), (width,)
         channels = width
-    inputs = channels * config.roi_size[0] * config.roi_size[1]
-    for name, width in zip(("fc6", "fc7"), config.fc):
-        shapes[f"{name}.w"], shapes[f"{name}.b"] = (width, inputs), (width,)
-        inputs = width
-    shapes["cls_score.w"], shapes["cls_score.b"] = (num_classes, inputs), (num_classes,)
-    shapes["bbox_pred.w"], shapes["bbox_pred.b"] = (4 * num_classes, inputs), (4 * num_classes,)
+    ranks = config.ranks
+    for name, (out, inputs) in linear_layers(config, num_classes).items():
+        if name in ranks:
+            shapes[f"{name}_first.w"] = (ranks[name], inputs)
+            shapes[f"{name}_second.w"], shapes[f"{name}_second.b"] = (out, ranks[name]), (out,)
+        else:
+            shapes[f"{name}.w"], shapes[f"{name}.b"] = (out, inputs), (out,)
     return shapes
 
 
@@ -185,6 +227,14 @@ class FastRCNN:
         if unknown:
             raise ValueError(f"config.frozen names unknown layers {unknown}")
         self.frozen = set(self.config.frozen)
+        shapes = linear_layers(self.config, self.num_classes)
+        for name, rank in self.config.svd:
+            if name not in shapes:
+                raise ValueError(f"config.svd names {name!r}, not a linear layer "
+                                 f"({', '.join(LINEAR_LAYERS)})")
+            if not 1 <= rank <= min(shapes[name]):
+                raise ValueError(f"config.svd gives {name} rank {rank}; a {shapes[name][0]} x "
+                                 f"{shapes[name][1]} layer takes 1 to {min(shapes[name])}")
         self.params = self._initial_params(np.random.default_rng(0) if rng is None else rng)
         self.grads = {}
         self._caches = self._head_caches = None
@@ -208,7 +258,7 @@ class FastRCNN:
             if kind == "b":
                 params[key] = np.zeros(shape, self.dtype)
                 continue
-            std = {"cls_score": 0.01, "bbox_pred": 0.001}.get(layer)
+            std = {"cls_score": 0.01, "bbox_pred": 0.001}.get(base_layer(layer))
             if std is None:
                 std = np.sqrt(2.0 / np.prod(shape[1:]))
 
@@ -217,7 +267,7 @@ class FastRCNN:
 
     def trainable(self):
         """Names of the parameters an optimiser updates: everything but the frozen layers."""
-        return [key for key in self.params if key.rsplit(".", 1)[0] not in self.frozen]
+        return [key for key in self.params if base_layer(key.rsplit(".", 1)[0]) not in self.frozen]
 
     # ----------------------------------------------------------------------------------------
     # forward and backward
@@ -310,7 +360,7 @@ class FastRCNN:
     def _fc_relu_dropout(self, x, name, train, rng, caches):
         """Fully connected layer, ReLU and dropout: (R, ...) flattened to (R, D) -> (R, M)."""
         ops = self.backend
-        x, fc = ops.linear_forward(x, self.params[f"{name}.w"], self.params[f"{name}.b"])
+        x, fc = self._linear_forward(x, name)
         x, relu = ops.relu_forward(x)
         x, drop = ops.dropout_forward(x, self.config.dropout, train, rng)
         if caches is not None:
@@ -319,13 +369,35 @@ class FastRCNN:
 
     def _heads_forward(self, fc7, train):
         """The two sibling heads on fc7 (R, D): cls_score (R, K+1) and bbox_pred (R, 4(K+1))."""
-        ops = self.backend
-        cls_score, cls_cache = ops.linear_forward(fc7, self.params["cls_score.w"],
-                                                  self.params["cls_score.b"])
-        bbox_pred, bbox_cache = ops.linear_forward(fc7, self.params["bbox_pred.w"],
-                                                   self.params["bbox_pred.b"])
+        cls_score, cls_cache = self._linear_forward(fc7, "cls_score")
+        bbox_pred, bbox_cache = self._linear_forward(fc7, "bbox_pred")
         self._head_caches = (cls_cache, bbox_cache) if train else None
         return cls_score, bbox_pred
+
+    def _linear_forward(self, x, name):
+        """x (R, D) through the linear layer `name`: (R, M) and a cache for _linear_backward.
+
+        A layer factored by truncated SVD (config.svd) is two linear layers with nothing between
+        them (layers.factored_linear_forward): x -> x w_first^T (R, t), no bias, -> (R, M)."""
+        ops, params = self.backend, self.params
+        if name not in self.config.ranks:
+            return ops.linear_forward(x, params[f"{name}.w"], params[f"{name}.b"])
+        return ops.factored_linear_forward(x, params[f"{name}_first.w"],
+                                           params[f"{name}_second.w"], params[f"{name}_second.b"])
+
+    def _linear_backward(self, dout, name, cache):
+        """dout (R, M) -> dx, the gradient of the input of the linear layer `name`; stores the
+        gradients of its parameters (both factors' for a factored layer: backward through the
+        second, then through the first)."""
+        ops = self.backend
+        if name not in self.config.ranks:
+            dx, dw, db = ops.linear_backward(dout, cache)
+            self._store(name, {"w": dw, "b": db})
+            return dx
+        dx, dw_first, dw_second, db = ops.factored_linear_backward(dout, cache)
+        self._store(f"{name}_second", {"w": dw_second, "b": db})
+        self._store(f"{name}_first", {"w": dw_first})
+        return dx
 
     def backward(self, dcls_score, dbbox_pred):
         """dcls_score (R, K+1), dbbox_pred (R, 4(K+1)): gradients of the loss with respect to the
@@ -334,14 +406,11 @@ class FastRCNN:
         if self._head_caches is None:
             raise RuntimeError("backward needs a forward(images, rois, train=True) first: a "
                                "test-time forward keeps no layer caches")
-        ops = self.backend
         self.grads = {}
         cls_cache, bbox_cache = self._head_caches
         # The two sibling heads both read fc7, so fc7's gradient is the sum of theirs.
-        dfc7_cls, dw, db = ops.linear_backward(dcls_score, cls_cache)
-        self._store("cls_score", dw, db)
-        dfc7_bbox, dw, db = ops.linear_backward(dbbox_pred, bbox_cache)
-        self._store("bbox_pred", dw, db)
+        dfc7_cls = self._linear_backward(dcls_score, "cls_score", cls_cache)
+        dfc7_bbox = self._linear_backward(dbbox_pred, "bbox_pred", bbox_cache)
         self.trunk_backward(dfc7_cls + dfc7_bbox)
 
     def trunk_backward(self, dfc7):
@@ -360,12 +429,11 @@ class FastRCNN:
             if kind == "fc":
                 fc, relu, drop = cache
                 dx = ops.relu_backward(ops.dropout_backward(dx, drop), relu)
-                dx, dw, db = ops.linear_backward(dx, fc)
-                self._store(name, dw, db)
+                dx = self._linear_backward(dx, name, fc)
             elif kind == "conv":
                 conv, relu = cache
                 dx, dw, db = ops.conv2d_backward(ops.relu_backward(dx, relu), conv)
-                self._store(name, dw, db)
+                self._store(name, {"w": dw, "b": db})
             elif kind == "roi_pool":
                 dx = ops.roi_pool_backward(dx, cache)
             elif kind == "maxpool":
@@ -374,9 +442,11 @@ class FastRCNN:
                 raise ValueError(f"trunk_backward: no backward pass for a layer of kind {kind!r}")
         return dx
 
-    def _store(self, name, dw, db):
-        if name not in self.frozen:
-            self.grads[f"{name}.w"], self.grads[f"{name}.b"] = dw, db
+    def _store(self, layer, grads):
+        """grads {"w": ..., "b": ...} of `layer`, kept unless its layer (fc6 for fc6_first) is
+        frozen."""
+        if base_layer(layer) not in self.frozen:
+            self.grads.update({f"{layer}.{kind}": value for kind, value in grads.items()})
 
     def compile_kernels(self):
         """Run one training forward and backward on a tiny input, so that the backend's kernels
@@ -414,8 +484,18 @@ class FastRCNN:
         Training regresses standardised targets (t - mean) / std (per class and coordinate, both
         (K+1, 4)). Scaling bbox_pred's rows by std and shifting its bias, W <- W std,
         b <- b std + mean, makes the saved layer emit raw deltas, so detection needs no extra
-        step (forgetting this is a classic bug: py-faster-rcnn #365).
+        step (forgetting this is a classic bug: py-faster-rcnn #365). A factored bbox_pred folds
+        into its second factor, the one that emits the deltas.
         """
+        return self._bbox_rescaled(bbox_means, bbox_stds, unfold=False)
+
+    def unfolded_params(self, bbox_means, bbox_stds):
+        """The inverse of folded_params: the parameters of a saved model (bbox_pred emitting raw
+        deltas) made to emit targets standardised with these means and stds again,
+        W <- W / std, b <- (b - mean) / std. Continuing to train a saved model starts here."""
+        return self._bbox_rescaled(bbox_means, bbox_stds, unfold=True)
+
+    def _bbox_rescaled(self, bbox_means, bbox_stds, unfold):
         params = dict(self.params)
         if bbox_means is None and bbox_stds is None:
             return params
@@ -426,8 +506,13 @@ class FastRCNN:
             raise ValueError(f"bbox_means and bbox_stds must have shape {shape}, got "
                              f"{means.shape} and {stds.shape}")
         std, mean = stds.reshape(-1), means.reshape(-1)
-        params["bbox_pred.w"] = (params["bbox_pred.w"] * std[:, None]).astype(self.dtype)
-        params["bbox_pred.b"] = (params["bbox_pred.b"] * std + mean).astype(self.dtype)
+        layer = "bbox_pred_second" if "bbox_pred" in self.config.ranks else "bbox_pred"
+        w, b = params[f"{layer}.w"], params[f"{layer}.b"]
+        if unfold:
+            w, b = w / std[:, None], (b - mean) / std
+        else:
+            w, b = w * std[:, None], b * std + mean
+        params[f"{layer}.w"], params[f"{layer}.b"] = w.astype(self.dtype), b.astype(self.dtype)
         return params
 
     def save(self, path, bbox_means=None, bbox_stds=None):
@@ -469,9 +554,12 @@ class FastRCNN:
         for key, shape in expected.items():
             value = params[key]
             if value.shape != shape:
+                layer = base_layer(key.rsplit(".", 1)[0])
+                rank = (f" ({layer} compressed to rank {self.config.ranks[layer]})"
+                        if layer in self.config.ranks else "")
                 raise ModelFileError(f"{path}: parameter {key} has shape {value.shape}, the "
-                                     f"configuration and {self.num_classes - 1} object classes (and the "
-                                     f"background) need {shape}")
+                                     f"configuration{rank} and {self.num_classes - 1} object "
+                                     f"classes (and the background) need {shape}")
             if not np.all(np.isfinite(value)):
                 raise ModelFileError(f"{path}: parameter {key} contains NaN or infinite values")
         self.params = {key: np.ascontiguousarray(params[key], dtype=self.dtype) for key in expected}

@@ -25,7 +25,7 @@ import numpy as np
 from .data import transforms
 from .data.minibatch import FG_THRESHOLD, ImageCache, entry_view
 from .layers import linear_backward, linear_forward, softmax_cross_entropy
-from .model import CONFIGS, FastRCNN, ModelFileError
+from .model import CONFIGS, FastRCNN, ModelFileError, base_layer
 from .schedule import TrainingError, budget_fraction, learning_rate, progress_bar, update_bar
 from .sgd import SGD
 
@@ -34,6 +34,11 @@ IMAGES_PER_BATCH = 8             # crops of a batch come from this many images .
 FG_CROP_FRACTION = 0.75          # ... and three in four are objects
 CROP_FG_THRESHOLD = 0.7          # object crops: proposals this close to a box (gt boxes included)
 CROP_BG_THRESHOLD = 0.3          # background crops: proposals farther than this from every box
+
+
+def _is_head(key):
+    """Whether parameter `key` belongs to one of the two sibling heads (factored or not)."""
+    return base_layer(key.rsplit(".", 1)[0]) in ("cls_score", "bbox_pred")
 
 
 def _crop_pools(roidb):
@@ -84,7 +89,7 @@ def pretrain_classifier(model, roidb, rng, *, iters=None, seconds=None, lr=0.01,
     width = model.config.fc[-1]
     fc8 = {"fc8.w": (rng.standard_normal((model.num_classes, width)) * 0.01).astype(model.dtype),
            "fc8.b": np.zeros(model.num_classes, model.dtype)}
-    trunk = [key for key in model.params if key.split(".")[0] not in ("cls_score", "bbox_pred")]
+    trunk = [key for key in model.params if not _is_head(key)]
     params = {**{key: model.params[key] for key in trunk}, **fc8}
     sgd = SGD(params, list(params))
     frozen, model.frozen = model.frozen, set()        # the classifier learns every layer
@@ -141,6 +146,11 @@ def load_init_model(name_or_path, config):
     path = init_path(name_or_path)
     config = CONFIGS[config] if isinstance(config, str) else config
     source = FastRCNN.load(path, backend="numpy")
+    if source.config.svd:
+        raise ModelFileError(f"{path}: a compressed model (truncated SVD of "
+                             f"{', '.join(f'{n} to rank {r}' for n, r in source.config.svd)}); "
+                             "start from the model before compression, or continue training "
+                             "this one on its own classes with --finetune")
     # What the copied weights depend on: the layers' shapes and what the input pixels mean. The
     # scale rule, dropout and frozen layers are the new training's own business.
     differ = [name for name in ("stages", "roi_size", "fc", "pixel_mean", "input_scale")
@@ -156,7 +166,7 @@ def copy_trunk(source, model):
     """Copy every layer up to fc7 (the convs, fc6, fc7) of FastRCNN `source` into `model`; the two
     heads, whose sizes depend on the classes, are left to to_detector."""
     for key in model.params:
-        if key.split(".")[0] not in ("cls_score", "bbox_pred"):
+        if not _is_head(key):
             model.params[key] = source.params[key].astype(model.dtype, copy=True)
 
 

@@ -2,6 +2,7 @@
 
     dataset + cached proposals --build_roidb--> roidb (+ flips) --target_stats--> means, stds
     [start from another model's layers up to fc7, new heads]                      (--init)
+    [or continue a model on its own classes, heads and SVD factors kept]        (--finetune)
     [or pretrain the trunk as a crop classifier, then convert it to a detector]   (--pretrain)
     repeat: minibatch (N=2 images, R=128 RoIs) -> train_step: forward -> multitask loss ->
             backward -> SGD
@@ -31,7 +32,7 @@ from .data.minibatch import (BG_THRESHOLD_HI, BG_THRESHOLD_LO, IMAGES_PER_BATCH,
                              MinibatchSampler, build_roidb, get_minibatch, target_stats)
 from .data.voc import load_voc
 from .layers import multitask_loss
-from .model import CONFIGS, FastRCNN, read_npz, write_npz
+from .model import CONFIGS, FastRCNN, ModelFileError, read_npz, write_npz
 from .pretrain import copy_trunk, init_path, load_init_model, pretrain_classifier, to_detector
 from .proposals.cache import cached_proposals, default_cache_dir
 from .schedule import (TrainingError, budget_fraction, learning_rate, progress_bar, quiet,
@@ -81,6 +82,8 @@ class TrainSettings:
     pretrain: bool = False
     init: str = None                # a model file to start from (every layer up to fc7), or a
                                     # built-in model's name (pretrain.BUILTIN_MODELS)
+    finetune: str = None            # a model file to continue training as it is: same classes,
+                                    # heads kept, factored (compressed) layers kept
     lr: float = None
     scales: tuple = None
     flip: bool = True
@@ -100,13 +103,13 @@ class TrainSettings:
             raise ValueError(f"iters must be at least 1, got {self.iters}")
         if self.minutes is not None and not self.minutes > 0:
             raise ValueError(f"minutes must be positive, got {self.minutes}")
-        if self.init is not None and self.pretrain:
-            raise ValueError("give at most one of init and pretrain")
+        if sum((self.init is not None, self.pretrain, self.finetune is not None)) > 1:
+            raise ValueError("give at most one of init, pretrain and finetune")
         if not 0 <= self.bg_lo < BG_THRESHOLD_HI:
             raise ValueError(f"bg_lo must be in [0, {BG_THRESHOLD_HI}), got {self.bg_lo}")
         if self.lr is None:
-            self.lr = DEFAULT_LR.get(self.config, 0.001) * (1 if self.init is None else
-                                                             INIT_LR_FACTOR)
+            started = self.init is not None or self.finetune is not None
+            self.lr = DEFAULT_LR.get(self.config, 0.001) * (INIT_LR_FACTOR if started else 1)
         if self.shuffle_colours is None:
             self.shuffle_colours = self.config in SHUFFLE_COLOURS_BY_DEFAULT
 
@@ -122,7 +125,8 @@ class TrainSettings:
 
     def fingerprint(self):
         """The settings a resumed run must share with the run that wrote the checkpoint."""
-        keys = ("split", "config", "iters", "minutes", "seed", "backend", "pretrain", "init", "lr",
+        keys = ("split", "config", "iters", "minutes", "seed", "backend", "pretrain", "init",
+                "finetune", "lr",
                 "scales", "flip", "transpose", "shuffle_colours", "bg_lo")
         values = asdict(self)
         return {key: list(values[key]) if isinstance(values[key], tuple) else values[key]
@@ -156,11 +160,12 @@ class TrainState:
     history: History = field(default_factory=History)
 
 
-def prepare_data(settings, progress=True, log=None):
+def prepare_data(settings, progress=True, log=None, classes=None):
     """The dataset, its proposals (from the cache, computed where missing) and the roidb.
-    log: called with a line of text for what a user should know (None: say nothing)."""
+    log: called with a line of text for what a user should know (None: say nothing);
+    classes: the class list to read the dataset with (None: the names its files use, sorted)."""
     log = log or quiet
-    dataset = load_voc(settings.data, settings.split)
+    dataset = load_voc(settings.data, settings.split, classes=classes)
     if not dataset.samples:
         raise TrainingError(f"{settings.data}: split {settings.split!r} has no images")
     cache_dir = default_cache_dir(settings.data)
@@ -177,6 +182,18 @@ def prepare_data(settings, progress=True, log=None):
         raise TrainingError(f"{settings.data}: no image of split {settings.split!r} has a "
                             "non-difficult object to train on")
     return dataset, roidb
+
+
+def load_finetune_model(path, config_name):
+    """The model a --finetune argument names, read before any data. Its configuration is kept,
+    compressed layers included; its name must be the one being trained (`config_name`).
+    Raises ModelFileError naming the file."""
+    source = FastRCNN.load(path, backend="numpy")
+    if source.config.name != config_name:
+        raise ModelFileError(f"{path}: a {source.config.name!r} model; fine-tuning keeps a "
+                             f"model's configuration, so train it with --config "
+                             f"{source.config.name}")
+    return source
 
 
 def save_checkpoint(settings, model, sgd, sampler, rng, state, means, stds):
@@ -255,12 +272,16 @@ def train(settings, progress=True, log=None):
     if settings.resume and not os.path.exists(settings.checkpoint_path):
         raise TrainingError(f"--resume: no checkpoint at {settings.checkpoint_path}; run without "
                             "--resume to start afresh")
-    init_source = None
+    init_source = finetune_source = None
     if settings.init is not None and not settings.resume:
         init_source = load_init_model(settings.init, settings.config)
-    dataset, roidb = prepare_data(settings, progress, log)
+    if settings.finetune is not None:           # read when resuming too: it has the config
+        finetune_source = load_finetune_model(settings.finetune, settings.config)
+    dataset, roidb = prepare_data(settings, progress, log, classes=(
+        None if finetune_source is None else finetune_source.classes))
     rng = np.random.default_rng(settings.seed)
-    model = FastRCNN(settings.config, dataset.classes, backend=settings.backend, rng=rng)
+    config = settings.config if finetune_source is None else finetune_source.config
+    model = FastRCNN(config, dataset.classes, backend=settings.backend, rng=rng)
     if model.backend.name != "numpy":
         compiling = time.perf_counter()
         model.compile_kernels()
@@ -284,6 +305,13 @@ def train(settings, progress=True, log=None):
                 f"for {object_classes} object classes and the background")
             copy_trunk(init_source, model)
             to_detector(model, rng)
+        elif finetune_source is not None:
+            ranks = ", ".join(f"{name} at rank {rank}" for name, rank in config.svd)
+            log(f"continuing {settings.finetune} on its {object_classes} object classes: every "
+                f"layer and both heads kept{f', {ranks}' if ranks else ''}")
+            # The file's bbox_pred emits raw deltas (the statistics folded in when it was
+            # saved); training regresses standardised targets, so unfold with this data's own.
+            model.set_params(finetune_source.unfolded_params(means, stds), settings.finetune)
         elif settings.pretrain:
             budget = ({"iters": max(1, settings.iters // 4)} if settings.iters is not None else
                       {"seconds": PRETRAIN_FRACTION * settings.minutes * 60})

@@ -18,7 +18,8 @@ import minifrcnn.layers
 from minifrcnn.cli import main
 
 ALL_LAYERS = ["conv2d", "relu", "maxpool2d", "linear", "dropout", "roi_pool",
-              "softmax_cross_entropy", "smooth_l1_loss", "multitask_loss", "fast_rcnn"]
+              "softmax_cross_entropy", "smooth_l1_loss", "multitask_loss", "fast_rcnn",
+              "linear_svd", "fast_rcnn_svd"]
 
 
 def run_cli(*args):
@@ -165,7 +166,7 @@ def wrong_relu_backward(dout, cache):
 
 def test_broken_layer_fails_its_row_only(monkeypatch, capsys):
     """With a wrong ReLU backward swapped into the suite, the relu row reads FAIL, and so does the
-    whole network's (it is built of ReLUs), the others still pass, the exit status is 1, and the
+    whole network's, compressed or not (it is built of ReLUs), the others still pass, the exit status is 1, and the
     failure is explained (worst element, both values)."""
     monkeypatch.setattr(minifrcnn.layers, "relu_backward", wrong_relu_backward)
     assert main(["gradcheck"]) == 1

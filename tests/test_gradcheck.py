@@ -277,7 +277,7 @@ def test_gradcheck_loss_passes_a_correct_loss_and_fails_a_wrong_one():
 # ---------------------------------------------------------------------------------------------
 
 ALL_LAYERS = {"conv2d", "relu", "maxpool2d", "linear", "dropout", "roi_pool",
-              "softmax_cross_entropy", "smooth_l1_loss", "multitask_loss", "fast_rcnn"}
+              "softmax_cross_entropy", "smooth_l1_loss", "multitask_loss", "fast_rcnn", "linear_svd", "fast_rcnn_svd"}
 
 
 def test_suite_covers_every_layer():

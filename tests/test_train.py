@@ -315,7 +315,7 @@ def test_transpose_and_bg_lo_reach_the_roidb_and_the_sampler(dataset_root, tmp_p
 
 
 def test_init_and_pretrain_together_are_refused(tmp_path):
-    with pytest.raises(ValueError, match="init and pretrain"):
+    with pytest.raises(ValueError, match="init, pretrain and finetune"):
         TrainSettings(data="d", out="m.npz", iters=1, init="x.npz", pretrain=True)
 
 
@@ -361,3 +361,53 @@ def test_cli_broken_dataset_is_a_message(tmp_path):
                                capture_output=True, text=True)
     assert completed.returncode == 1
     assert "nope" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_finetune_continues_a_compressed_model_with_its_heads_and_factors(dataset_root, tmp_path,
+                                                                          monkeypatch):
+    from minifrcnn.svd import compress
+
+    source, _ = quiet(settings(dataset_root, tmp_path / "source.npz", iters=3))
+    compressed = compress(FastRCNN.load(tmp_path / "source.npz", backend="numpy"),
+                          {"fc6": 3, "fc7": 2})
+    compressed.save(tmp_path / "small.npz")
+    # Zero steps' worth of learning: the run must start from exactly the saved model, so with a
+    # learning rate too small to move a float32 weight it ends where it began.
+    logged = []
+    model, state = train(settings(dataset_root, tmp_path / "tuned.npz", iters=2, lr=1e-30,
+                                  finetune=str(tmp_path / "small.npz")), progress=False,
+                         log=logged.append)
+    assert state.iteration == 2 and model.config.ranks == {"fc6": 3, "fc7": 2}
+    assert model.frozen == set(model.config.frozen)
+    assert any("fc6 at rank 3, fc7 at rank 2" in line for line in logged)
+    tuned = FastRCNN.load(tmp_path / "tuned.npz", backend="numpy")
+    for key, value in compressed.params.items():
+        np.testing.assert_allclose(tuned.params[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
+
+    # It trains: with the usual learning rate the factors move.
+    model, _ = quiet(settings(dataset_root, tmp_path / "tuned2.npz", iters=2,
+                              finetune=str(tmp_path / "small.npz")))
+    assert not np.allclose(model.params["fc6_first.w"], compressed.params["fc6_first.w"])
+    assert TrainSettings(data="d", out="m.npz", iters=1, finetune="x.npz").lr == 0.01
+
+
+def test_finetune_refuses_another_configuration_and_init_refuses_a_compressed_model(
+        dataset_root, tmp_path):
+    from minifrcnn.svd import compress
+
+    quiet(settings(dataset_root, tmp_path / "source.npz", iters=1))
+    compress(FastRCNN.load(tmp_path / "source.npz"), {"fc6": 3}).save(tmp_path / "small.npz")
+    with pytest.raises(ModelFileError, match="a 'tiny' model.*--config tiny"):
+        quiet(settings(dataset_root, tmp_path / "m.npz", config="small",
+                       finetune=str(tmp_path / "small.npz")))
+    with pytest.raises(ModelFileError, match="compressed model.*fc6 to rank 3.*--finetune"):
+        quiet(settings(dataset_root, tmp_path / "m.npz", init=str(tmp_path / "small.npz")))
+    with pytest.raises(ValueError, match="at most one of init, pretrain and finetune"):
+        TrainSettings(data="d", out="m.npz", iters=1, init="a.npz", finetune="b.npz")
+
+
+def test_finetune_on_a_dataset_with_other_classes_names_the_file(dataset_root, tmp_path):
+    narrow = FastRCNN("tiny", ["__background__", "circle"], backend="numpy")
+    narrow.save(tmp_path / "narrow.npz")
+    with pytest.raises(ValueError, match=r"\.xml.*class"):
+        quiet(settings(dataset_root, tmp_path / "m.npz", finetune=str(tmp_path / "narrow.npz")))

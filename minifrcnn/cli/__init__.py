@@ -10,10 +10,10 @@ import os
 import sys
 
 from .. import __version__
-from . import data, demo, detect, gradcheck, info, train
+from . import compress, data, demo, detect, gradcheck, info, train
 from ._common import CommandListFormatter, Parser
 
-COMMAND_MODULES = (gradcheck, info, data, train, detect, demo)
+COMMAND_MODULES = (gradcheck, info, data, train, detect, compress, demo)
 
 
 def build_parser():

@@ -45,9 +45,14 @@ def add_commands(commands):
                        "classes), as the paper starts from an ImageNet classifier: a .npz file, "
                        "or 'shapes', the small model that ships with minifrcnn, trained on its "
                        "synthetic shapes")
+    start.add_argument("--finetune", metavar="MODEL", default=None,
+                       help="continue training a model file on its own classes (the dataset may "
+                       "use no other): every layer and both heads kept, its box statistics "
+                       "unfolded for this data, and layers compressed by `minifrcnn compress` "
+                       "stay factored and train as their two factors")
     p.add_argument("--lr", type=positive_float, default=None,
                    help="base learning rate (default: 0.02 for tiny/small, 0.001 for vgg16; half "
-                   "of that with --init)")
+                   "of that with --init or --finetune)")
     p.add_argument("--scales", type=positive_int, nargs="+", metavar="S",
                    help="multi-scale training: shorter sides to draw from per image (default: "
                    "160 192 224 256 288 for small, the configuration's scale otherwise)")
@@ -89,6 +94,7 @@ def run_train(args):
             data=args.data, out=args.out, split=args.split, config=args.config, iters=args.iters,
             minutes=DEFAULT_MINUTES if args.iters is None and args.minutes is None else args.minutes,
             seed=args.seed, backend=args.backend, pretrain=args.pretrain, init=args.init,
+            finetune=args.finetune,
             lr=args.lr, scales=tuple(args.scales) if args.scales else None,
             transpose=args.transpose, shuffle_colours=args.shuffle_colours, bg_lo=args.bg_lo,
             checkpoint_every=args.checkpoint_every, resume=args.resume)

@@ -7,7 +7,8 @@ Arrays are float32 or float64 and come back in the dtype they came in.
 
 from .conv import conv2d_backward, conv2d_forward
 from .dropout import dropout_backward, dropout_forward
-from .linear import linear_backward, linear_forward
+from .linear import (factored_linear_backward, factored_linear_forward, linear_backward,
+                     linear_forward)
 from .maxpool import maxpool2d_backward, maxpool2d_forward
 from .multitask import multitask_loss
 from .relu import relu_backward, relu_forward
@@ -20,6 +21,7 @@ __all__ = [
     "relu_forward", "relu_backward",
     "maxpool2d_forward", "maxpool2d_backward",
     "linear_forward", "linear_backward",
+    "factored_linear_forward", "factored_linear_backward",
     "dropout_forward", "dropout_backward",
     "roi_pool_forward", "roi_pool_backward",
     "softmax", "softmax_cross_entropy",

@@ -44,3 +44,26 @@ def linear_backward(dout, cache):
     dw = dout.T @ x_flat
     db = dout.sum(axis=0)
     return dx, dw, db
+
+
+def factored_linear_forward(x, w_first, w_second, b):
+    """A linear layer factored by truncated SVD (paper section 3.1; minifrcnn.svd): two linear
+    layers with nothing between them, the first without a bias.
+
+    x: (N, D) or (N, ...) flattened to (N, D); w_first: (t, D); w_second: (M, t); b: (M,).
+    Returns out: (N, M) = (x_flat @ w_first.T) @ w_second.T + b, and a cache. It costs
+    t (D + M) multiply-adds per row instead of the D M of the layer w_second @ w_first.
+    """
+    h, first = linear_forward(x, w_first, np.zeros(len(w_first), w_first.dtype))
+    out, second = linear_forward(h, w_second, b)
+    return out, (first, second)
+
+
+def factored_linear_backward(dout, cache):
+    """dout: (N, M). Returns dx (shape of x), dw_first: (t, D), dw_second: (M, t), db: (M,):
+    backward through the second layer, then through the first (whose zero bias is not a
+    parameter)."""
+    first, second = cache
+    dh, dw_second, db = linear_backward(dout, second)
+    dx, dw_first, _ = linear_backward(dh, first)
+    return dx, dw_first, dw_second, db
