@@ -1,7 +1,8 @@
 """Choosing where the heavy layers run: "numpy" (the reference), "numba" (CPU kernels) or "cuda".
 
-Only convolution, max pooling and RoI pooling have accelerated twins; every backend uses the NumPy
-reference for the rest (ReLU, linear, dropout, the losses), which NumPy already runs at full speed.
+Convolution, max pooling and RoI pooling have accelerated twins, and the accelerated backends
+split the linear layers' matrix products among threads; every backend uses the NumPy reference for
+the rest (ReLU, dropout, the losses), which NumPy already runs at full speed.
 A backend is a namespace with the layer functions of `minifrcnn.layers`, so a model calls
 `ops.conv2d_forward(...)` the same way whichever backend `ops` is. Which function that is, per
 backend, is written out below in `_numpy_backend`, `_numba_backend` and `_cuda_backend`.
@@ -60,6 +61,16 @@ def _reference_light_layers():
     )
 
 
+def _split_linear_layers(numba_cpu):
+    """The linear layers whose matrix products numba_cpu splits among threads (OpenBLAS runs
+    single-threaded under minifrcnn): they replace the reference's in the accelerated backends."""
+    return dict(
+        linear_forward=numba_cpu.linear_forward, linear_backward=numba_cpu.linear_backward,
+        factored_linear_forward=numba_cpu.factored_linear_forward,
+        factored_linear_backward=numba_cpu.factored_linear_backward,
+    )
+
+
 def _numpy_backend():
     """Every layer from minifrcnn.layers, the reference."""
     return SimpleNamespace(
@@ -81,7 +92,7 @@ def _numba_backend():
         maxpool2d_forward=numba_cpu.maxpool2d_forward,
         maxpool2d_backward=numba_cpu.maxpool2d_backward,
         roi_pool_forward=numba_cpu.roi_pool_forward, roi_pool_backward=numba_cpu.roi_pool_backward,
-        **_reference_light_layers(),
+        **{**_reference_light_layers(), **_split_linear_layers(numba_cpu)},
     )
 
 
@@ -98,7 +109,7 @@ def _cuda_backend():
         maxpool2d_backward=numba_cpu.maxpool2d_backward,
         roi_pool_forward=numba_cuda.roi_pool_forward,
         roi_pool_backward=numba_cuda.roi_pool_backward,
-        **_reference_light_layers(),
+        **{**_reference_light_layers(), **_split_linear_layers(numba_cpu)},
     )
 
 

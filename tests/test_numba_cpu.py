@@ -237,22 +237,22 @@ def test_conv_gemm_slabs_give_the_whole_product(monkeypatch, split):
     single-threaded (minifrcnn.BLAS_SINGLE_THREADED). Under pytest NumPy is imported first, so
     the split is forced here both ways: every width, a single column and a transposed operand
     must give the product of one call."""
-    from minifrcnn.numba_cpu import conv
+    from minifrcnn.numba_cpu import gemm
 
-    monkeypatch.setattr(conv, "BLAS_SINGLE_THREADED", split)
+    monkeypatch.setattr(gemm, "BLAS_SINGLE_THREADED", split)
     rng = np.random.default_rng(5)
     a = rng.standard_normal((7, 13)).astype(np.float32)
     for columns in (1, 2, 3, 64, 1001):
         b = rng.standard_normal((13, columns)).astype(np.float32)
         for right in (b, np.ascontiguousarray(b.T).T):
-            out = conv._matmul(a, right, np.empty((7, columns), np.float32))
+            out = gemm.matmul(a, right, np.empty((7, columns), np.float32))
             np.testing.assert_allclose(out, a @ right, rtol=1e-5, atol=1e-5)
 
 
 def test_conv_matches_reference_with_split_gemms(monkeypatch):
-    from minifrcnn.numba_cpu import conv
+    from minifrcnn.numba_cpu import gemm
 
-    monkeypatch.setattr(conv, "BLAS_SINGLE_THREADED", True)
+    monkeypatch.setattr(gemm, "BLAS_SINGLE_THREADED", True)
     rng = np.random.default_rng(6)
     x = rng.standard_normal((2, 3, 9, 11))
     w = rng.standard_normal((4, 3, 3, 3))
@@ -264,3 +264,35 @@ def test_conv_matches_reference_with_split_gemms(monkeypatch):
     for got, want, name in zip(numba_cpu.conv2d_backward(dout, cache),
                                reference.conv2d_backward(dout, reference_cache), ("dx", "dw", "db")):
         assert_close(got, want, name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_with_split_products_matches_the_reference(monkeypatch, dtype):
+    """numba_cpu.linear splits each product among threads: same outputs and gradients as the
+    reference (to rounding), the same errors, and the factored pair built on it."""
+    from minifrcnn import layers
+    from minifrcnn.numba_cpu import gemm
+
+    monkeypatch.setattr(gemm, "BLAS_SINGLE_THREADED", True)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((5, 3, 2, 2)).astype(dtype)
+    w = rng.standard_normal((9, 12)).astype(dtype)
+    b = rng.standard_normal(9).astype(dtype)
+    dout = rng.standard_normal((5, 9)).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-5)
+    ours, ours_cache = numba_cpu.linear_forward(x, w, b)
+    ref, ref_cache = layers.linear_forward(x, w, b)
+    np.testing.assert_allclose(ours, ref, **tol)
+    for a, r in zip(numba_cpu.linear_backward(dout, ours_cache),
+                    layers.linear_backward(dout, ref_cache)):
+        assert a.shape == r.shape and a.dtype == dtype
+        np.testing.assert_allclose(a, r, **tol)
+    w_first, w_second = w[:4], rng.standard_normal((9, 4)).astype(dtype)
+    ours, ours_cache = numba_cpu.factored_linear_forward(x, w[:4, :], w_second, b)
+    ref, ref_cache = layers.factored_linear_forward(x, w_first, w_second, b)
+    np.testing.assert_allclose(ours, ref, **tol)
+    for a, r in zip(numba_cpu.factored_linear_backward(dout, ours_cache),
+                    layers.factored_linear_backward(dout, ref_cache)):
+        np.testing.assert_allclose(a, r, **tol)
+    with pytest.raises(ValueError, match="w must be"):
+        numba_cpu.linear_forward(x, w[:, :5], b)

@@ -9,12 +9,8 @@ import numpy as np
 from ._checks import check_array, check_dout, check_same_dtype
 
 
-def linear_forward(x, w, b):
-    """x: (N, D) or (N, d1, d2, ...) flattened to (N, D); w: (M, D); b: (M,).
-
-    Returns out: (N, M) = x_flat @ w.T + b, and a cache. (RoI-pooled features (R, C, PH, PW)
-    enter fc6 this way, D = C * PH * PW: 25088 for VGG16.)
-    """
+def check_linear_inputs(x, w, b):
+    """Check linear_forward's arguments; returns x flattened to (N, D)."""
     if not isinstance(x, np.ndarray) or x.ndim < 2:
         got = x.shape if isinstance(x, np.ndarray) else type(x).__name__
         raise ValueError(f"x must be an array (N, D) or (N, ...) with at least 2 dimensions, got {got}")
@@ -32,6 +28,16 @@ def linear_forward(x, w, b):
         )
     if b.shape != (m,):
         raise ValueError(f"b must have shape ({m},) for {m} outputs, got {b.shape}")
+    return x_flat
+
+
+def linear_forward(x, w, b):
+    """x: (N, D) or (N, d1, d2, ...) flattened to (N, D); w: (M, D); b: (M,).
+
+    Returns out: (N, M) = x_flat @ w.T + b, and a cache. (RoI-pooled features (R, C, PH, PW)
+    enter fc6 this way, D = C * PH * PW: 25088 for VGG16.)
+    """
+    x_flat = check_linear_inputs(x, w, b)
     return x_flat @ w.T + b, (x, w)
 
 
@@ -46,24 +52,33 @@ def linear_backward(dout, cache):
     return dx, dw, db
 
 
-def factored_linear_forward(x, w_first, w_second, b):
-    """A linear layer factored by truncated SVD (paper section 3.1; minifrcnn.svd): two linear
-    layers with nothing between them, the first without a bias.
 
-    x: (N, D) or (N, ...) flattened to (N, D); w_first: (t, D); w_second: (M, t); b: (M,).
-    Returns out: (N, M) = (x_flat @ w_first.T) @ w_second.T + b, and a cache. It costs
-    t (D + M) multiply-adds per row instead of the D M of the layer w_second @ w_first.
-    """
-    h, first = linear_forward(x, w_first, np.zeros(len(w_first), w_first.dtype))
-    out, second = linear_forward(h, w_second, b)
-    return out, (first, second)
+def factored_layer(linear_forward, linear_backward):
+    """The forward/backward pair of a linear layer factored by truncated SVD, built on a linear
+    layer's pair: this module's, or a faster twin's with the same signatures (numba_cpu)."""
+
+    def factored_linear_forward(x, w_first, w_second, b):
+        """A linear layer factored by truncated SVD (paper section 3.1; minifrcnn.svd): two
+        linear layers with nothing between them, the first without a bias.
+
+        x: (N, D) or (N, ...) flattened to (N, D); w_first: (t, D); w_second: (M, t); b: (M,).
+        Returns out: (N, M) = (x_flat @ w_first.T) @ w_second.T + b, and a cache. It costs
+        t (D + M) multiply-adds per row instead of the D M of the layer w_second @ w_first.
+        """
+        h, first = linear_forward(x, w_first, np.zeros(len(w_first), w_first.dtype))
+        out, second = linear_forward(h, w_second, b)
+        return out, (first, second)
+
+    def factored_linear_backward(dout, cache):
+        """dout: (N, M). Returns dx (shape of x), dw_first: (t, D), dw_second: (M, t), db: (M,):
+        backward through the second layer, then through the first (whose zero bias is not a
+        parameter)."""
+        first, second = cache
+        dh, dw_second, db = linear_backward(dout, second)
+        dx, dw_first, _ = linear_backward(dh, first)
+        return dx, dw_first, dw_second, db
+
+    return factored_linear_forward, factored_linear_backward
 
 
-def factored_linear_backward(dout, cache):
-    """dout: (N, M). Returns dx (shape of x), dw_first: (t, D), dw_second: (M, t), db: (M,):
-    backward through the second layer, then through the first (whose zero bias is not a
-    parameter)."""
-    first, second = cache
-    dh, dw_second, db = linear_backward(dout, second)
-    dx, dw_first, _ = linear_backward(dh, first)
-    return dx, dw_first, dw_second, db
+factored_linear_forward, factored_linear_backward = factored_layer(linear_forward, linear_backward)

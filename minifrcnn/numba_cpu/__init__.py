@@ -1,4 +1,5 @@
-"""Numba CPU twins of the heavy layers: conv2d, maxpool2d and roi_pool.
+"""Numba CPU twins of the heavy layers: conv2d, maxpool2d and roi_pool (and linear, whose
+products are split among threads).
 
 Same functions, signatures, argument checks and return conventions as `minifrcnn.layers` (the
 NumPy reference, the truth), float32 and float64. Read each file next to its reference:
@@ -6,6 +7,7 @@ NumPy reference, the truth), float32 and float64. Read each file next to its ref
     conv.py      im2col and col2im as compiled loops, then one NumPy GEMM
     maxpool.py   one fused loop: max and argmax together; backward adds into dx
     roi_pool.py  the reference's bins, max-pooled by a compiled loop; bit-exact with the reference
+    linear.py    the reference's products, each split among threads (gemm.py), as conv's are
 
 Caches are opaque and belong to the backend that made them: pass a cache from
 `numba_cpu.conv2d_forward` to `numba_cpu.conv2d_backward`, never to the reference. The "numba"
@@ -21,6 +23,8 @@ adding into the same cell would lose updates.
 """
 
 from .conv import conv2d_backward, conv2d_forward
+from .linear import (factored_linear_backward, factored_linear_forward, linear_backward,
+                     linear_forward)
 from .maxpool import maxpool2d_backward, maxpool2d_forward
 from .roi_pool import roi_pool_backward, roi_pool_forward
 
@@ -28,4 +32,6 @@ __all__ = [
     "conv2d_forward", "conv2d_backward",
     "maxpool2d_forward", "maxpool2d_backward",
     "roi_pool_forward", "roi_pool_backward",
+    "linear_forward", "linear_backward",
+    "factored_linear_forward", "factored_linear_backward",
 ]

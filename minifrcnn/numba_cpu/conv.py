@@ -23,26 +23,17 @@ of being allocated afresh each time: on the benchmark machine a fresh 14 MB arra
 more than the copies themselves (the memory comes back from the kernel as new pages, each
 faulted in on first write, and is handed back on free), and made the GEMMs 3-5 times slower.
 
-Threads: each GEMM is cut into one slab of columns per thread (`numba.get_num_threads()`), and
-every slab is an independent single-threaded BLAS call (`import minifrcnn` sets
-OPENBLAS_NUM_THREADS=1). OpenBLAS's own threads would share packed panels and wait for one
-another, spinning, many times within one GEMM: as long as both cores are free that is as fast,
-but when another process takes a share of the cores a thread waits for its descheduled partner
-again and again. On 2 cores with two busy processes beside it, one such GEMM of conv3_1 took
-40 ms where a single thread took 25 ms. Independent slabs meet once, at the end.
+Threads: each GEMM is cut into independent slabs of columns, one per thread (gemm.py).
 """
 
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 from numba import njit, prange
 
-from .. import BLAS_SINGLE_THREADED
 from ..layers._checks import check_dout
 from ..layers.conv import check_conv_inputs, conv_output_size
+from .gemm import matmul
 
 
 _local = threading.local()
@@ -65,44 +56,6 @@ def _scratch(shape, dtype):
     if buf is None or buf.size < size:
         buf = _local.buffers[dtype] = np.empty(size, dtype=dtype)
     return buf[:size].reshape(shape)
-
-
-_helpers = None       # the threads that multiply the other slabs, started on the first GEMM
-
-
-def _forget_helpers():
-    global _helpers
-    _helpers = None
-
-
-# A forked child inherits the pool but not its threads: slabs handed to it would wait forever.
-os.register_at_fork(after_in_child=_forget_helpers)
-
-
-def _matmul(a, b, out):
-    """out = a @ b for 2-D arrays, written into out (M, N) and returned (out must not overlap a
-    or b).
-
-    The columns of out are split into one slab per Numba thread: the calling thread multiplies
-    the first slab while helper threads multiply the others, each with one single-threaded BLAS
-    call (NumPy releases the GIL inside it). The slabs share nothing, so a thread that is
-    descheduled for a while delays only its own slab. Where OpenBLAS has threads of its own
-    (minifrcnn.BLAS_SINGLE_THREADED is False), one call does it all.
-    """
-    global _helpers
-    threads = min(numba.get_num_threads(), out.shape[1]) if BLAS_SINGLE_THREADED else 1
-    if threads <= 1:
-        return np.matmul(a, b, out=out)
-    if _helpers is None:
-        _helpers = ThreadPoolExecutor(numba.config.NUMBA_NUM_THREADS - 1,
-                                      thread_name_prefix="minifrcnn-gemm")
-    edges = [out.shape[1] * k // threads for k in range(threads + 1)]
-    others = [_helpers.submit(np.matmul, a, b[:, lo:hi], out=out[:, lo:hi])
-              for lo, hi in zip(edges[1:-1], edges[2:])]
-    np.matmul(a, b[:, :edges[1]], out=out[:, :edges[1]])
-    for slab in others:
-        slab.result()
-    return out
 
 
 @njit(cache=True)
@@ -203,7 +156,7 @@ def conv2d_forward(x, w, b, stride=1, pad=0):
     cols = _scratch((w[0].size, n * out_h * out_w), x.dtype)
     _im2col(x, kh, kw, stride, pad, out_h, out_w, cols)
     w_mat = w.reshape(f, -1)
-    out = _matmul(w_mat, cols, np.empty((f, cols.shape[1]), x.dtype))    # the one GEMM
+    out = matmul(w_mat, cols, np.empty((f, cols.shape[1]), x.dtype))    # the one GEMM
     out += b[:, None]
     # (F, N, H', W') -> (N, F, H', W'). For N = 1 this is only a reshape: no copy.
     out = out.reshape(f, n, out_h, out_w).transpose(1, 0, 2, 3)
@@ -231,8 +184,8 @@ def conv2d_backward(dout, cache):
     db = dout_mat.sum(axis=1)
     cols = _scratch((c * kh * kw, n * out_h * out_w), x.dtype)
     _im2col(x, kh, kw, stride, pad, out_h, out_w, cols)
-    dw = _matmul(dout_mat, cols.T, np.empty((f, cols.shape[0]), x.dtype)).reshape(w.shape)
+    dw = matmul(dout_mat, cols.T, np.empty((f, cols.shape[0]), x.dtype)).reshape(w.shape)
     # cols is no longer needed: dcols, of the same shape, takes over its buffer.
-    dcols = _matmul(w.reshape(f, -1).T, dout_mat, out=cols)
+    dcols = matmul(w.reshape(f, -1).T, dout_mat, out=cols)
     dx = _col2im(dcols, n, c, height, width, kh, kw, stride, pad, out_h, out_w)
     return dx, dw, db
