@@ -4,7 +4,7 @@
         [--out benchmarks/results] [--quick]
 
 1. The data: `benchmarks/unseen_shapes.py`'s dataset (300 trainval, 150 test images, seed 1).
-2. The model: trained as README.md's "How good after 10 minutes" commands train it, bounded by
+2. The model: trained as README.md's "How good after 6000 iterations" commands train it, bounded by
    iterations (6000, seed 0, --init shapes --transpose --bg-lo 0), so the numbers repeat.
    `--model` skips this and uses a model those commands already trained.
 3. The sweep: for each pair of ranks (fc6, fc7), `minifrcnn.svd.compress`, then

@@ -11,10 +11,9 @@ Candidates, each a function (w, rank) -> (w_first (rank, in), w_second (out, ran
 the same float32 matrix and all returning factors in float32 (the input's dtype); the column
 "computes in" says what each converts the input to first:
 - gesdd (library): `minifrcnn.svd.truncated_svd` itself, scipy.linalg.svd(lapack_driver="gesdd",
-  full_matrices=False) on a float64 copy, then truncated to the t largest.
-- gesvd: the same with LAPACK's QR-iteration driver "gesvd", float64.
-- gesdd float32: the library's call without the float64 copy (an extra candidate: is float64
-  needed?).
+  full_matrices=False) in the input's dtype (float32), then truncated to the t largest.
+- gesdd float64: the same on a float64 copy (the library's first version: is float64 needed?).
+- gesvd: LAPACK's QR-iteration driver "gesvd", float64.
 - svds arpack / propack / lobpcg: scipy.sparse.linalg.svds(k=t, solver=...) on the float32 matrix
   as it is (svds keeps the dtype), seeded, singular triplets sorted largest first. svds needs
   k < min(out, in); a solver that raises or fails has its error text recorded instead of a time.
@@ -105,8 +104,8 @@ def gesvd(w, rank):
     return _truncate(u, s, vt, rank, w.dtype)
 
 
-def gesdd_float32(w, rank):
-    u, s, vt = scipy.linalg.svd(w.astype(np.float32), full_matrices=False,
+def gesdd_float64(w, rank):
+    u, s, vt = scipy.linalg.svd(w.astype(np.float64), full_matrices=False,
                                 lapack_driver="gesdd", check_finite=False)
     return _truncate(u, s, vt, rank, w.dtype)
 
@@ -159,12 +158,12 @@ class Candidate:
 
 
 CANDIDATES = {
-    "gesdd (library)": Candidate(gesdd_library, "float64",
-                                 "minifrcnn.svd.truncated_svd: scipy.linalg.svd gesdd on a float64 "
-                                 "copy, truncated"),
+    "gesdd (library)": Candidate(gesdd_library, "float32",
+                                 "minifrcnn.svd.truncated_svd: scipy.linalg.svd gesdd in the "
+                                 "input's dtype, truncated"),
+    "gesdd float64": Candidate(gesdd_float64, "float64",
+                               "scipy.linalg.svd gesdd on a float64 copy, truncated"),
     "gesvd": Candidate(gesvd, "float64", "scipy.linalg.svd gesvd on a float64 copy, truncated"),
-    "gesdd float32": Candidate(gesdd_float32, "float32",
-                               "scipy.linalg.svd gesdd on the float32 input, truncated"),
     "svds arpack": Candidate(svds_arpack, "float32",
                              "scipy.sparse.linalg.svds(k=t, solver='arpack') on the float32 input"),
     "svds propack": Candidate(svds_propack, "float32",

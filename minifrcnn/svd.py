@@ -47,9 +47,10 @@ def _check_rank(rank, shape, name="w"):
 
 
 def singular_values(w):
-    """All singular values of w (out, in), largest first, in float64 (LAPACK's gesdd)."""
+    """All singular values of w (out, in), largest first (LAPACK's gesdd in w's dtype), as
+    float64."""
     _check_matrix(w)
-    return scipy.linalg.svdvals(w.astype(np.float64), check_finite=False)
+    return scipy.linalg.svdvals(w, check_finite=False).astype(np.float64)
 
 
 def truncated_svd(w, rank):
@@ -57,19 +58,18 @@ def truncated_svd(w, rank):
 
     w_first = S_t V_t^T carries the singular values and gets no bias; w_second = U_t is
     orthonormal and takes the original layer's bias. Both in w's dtype. The factors are those of
-    LAPACK's divide-and-conquer SVD (scipy.linalg.svd, gesdd), computed in float64: of the
-    solvers measured in benchmarks/bench_svd_solvers.py it was the fastest whose error is within
-    1 % of the optimum (benchmarks/results/svd_solvers.md).
+    LAPACK's divide-and-conquer SVD (scipy.linalg.svd, gesdd) in w's own dtype. Of the solvers
+    benchmarks/bench_svd_solvers.py measured on VGG16's fc6 (4096 x 25088, rank 1024), the
+    fastest within 1 % of the optimum was svds' LOBPCG, 4 % ahead, and only because at that rank
+    it falls back on a dense eigensolver; float32 is as accurate here as float64 and at least
+    1.7x faster (benchmarks/results/svd_solvers.md).
 
     Raises ValueError for a rank below 1 or above min(out, in), naming both.
     """
     _check_matrix(w)
     _check_rank(rank, w.shape)
-    u, s, vt = scipy.linalg.svd(w.astype(np.float64), full_matrices=False,
-                                lapack_driver="gesdd", check_finite=False)
-    w_first = s[:rank, None] * vt[:rank]
-    w_second = u[:, :rank]
-    return w_first.astype(w.dtype), w_second.astype(w.dtype)
+    u, s, vt = scipy.linalg.svd(w, full_matrices=False, lapack_driver="gesdd", check_finite=False)
+    return s[:rank, None] * vt[:rank], np.ascontiguousarray(u[:, :rank])
 
 
 def rank_for_energy(s, energy):

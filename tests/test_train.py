@@ -336,6 +336,7 @@ def test_a_dataset_without_objects_is_an_error(tmp_path):
     (["--iters", "0"], "must be a positive integer"),
     (["--config", "huge"], "invalid choice"),
     (["--init", "x.npz", "--pretrain"], "not allowed with argument"),
+    (["--init", "x.npz", "--finetune", "y.npz"], "not allowed with argument"),
     (["--bg-lo", "0.5"], "bg_lo must be in [0, 0.5)"),
 ])
 def test_cli_usage_errors(args, message, tmp_path):

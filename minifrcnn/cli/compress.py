@@ -21,7 +21,8 @@ def add_commands(commands):
         "model's scale with 2000 random boxes). The compressed model detects, evaluates and "
         "trains (train --finetune) like any other.",
     )
-    p.add_argument("model", metavar="MODEL", help="a model file written by minifrcnn train")
+    p.add_argument("model", metavar="MODEL", help="a model file written by minifrcnn train, or "
+                   "'shapes', the small model that ships with minifrcnn")
     p.add_argument("--out", required=True, metavar="OUT.npz", help="where to write the "
                    "compressed model")
     p.add_argument("--fc6", type=positive_int, metavar="RANK",
@@ -88,13 +89,14 @@ def run_compress(args):
     line for a model that cannot be read, a bad or repeated rank, or unusable --data. Every check
     comes before the file is written."""
     from ..model import FastRCNN
+    from ..pretrain import init_path
     from ..svd import compress, compression_report, forward_seconds
 
     ranks, problem = _ranks(args)
     if problem:
         return fail("compress", problem, status=2)
     try:
-        model = FastRCNN.load(args.model, backend=args.backend)
+        model = FastRCNN.load(init_path(args.model), backend=args.backend)
         compressed = compress(model, ranks=ranks, energy=args.energy)
         image, proposals, what = _timing_input(model, args)
     # ModelFileError, a bad rank, a broken dataset: ValueErrors that name what is wrong.
@@ -102,7 +104,7 @@ def run_compress(args):
         return fail("compress", error)
 
     reports = compression_report(model, compressed)
-    print(f"{args.model}: {model.config.name} model, truncated SVD of "
+    print(f"{init_path(args.model)}: {model.config.name} model, truncated SVD of "
           f"{', '.join(f'{r.layer} to rank {r.rank}' for r in reports)}\n")
     rows = [(r.layer, f"{r.shape[0]} x {r.shape[1]}", r.rank,
              f"{r.params_before:,}", f"{r.params_after:,}", f"{r.relative_error:.4f}",
