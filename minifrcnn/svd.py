@@ -96,8 +96,12 @@ def choose_ranks(model, ranks=None, energy=None):
     if (ranks is None) == (energy is None):
         raise ValueError("give exactly one of ranks and energy")
     if energy is not None:
+        left = [name for name in ("fc6", "fc7") if name not in model.config.ranks]
+        if not left:
+            raise ValueError("fc6 and fc7 are already compressed; compress the original model "
+                             "instead")
         return {name: rank_for_energy(singular_values(model.params[f"{name}.w"]), energy)
-                for name in ("fc6", "fc7") if name not in model.config.ranks}
+                for name in left}
     layers = linear_layers(model.config, model.num_classes)
     for name, rank in ranks.items():
         if name in model.config.ranks:

@@ -135,6 +135,9 @@ def test_compress_refuses_a_compressed_layer_an_unknown_layer_and_a_bad_rank():
         compress(small, {"fc7": 9})
     both = compress(small, {"fc7": 2})                     # another layer still can be
     assert both.config.ranks == {"fc6": 4, "fc7": 2}
+    assert compress(small, energy=0.9).config.ranks["fc6"] == 4      # energy: fc7 only
+    with pytest.raises(ValueError, match="fc6 and fc7 are already compressed"):
+        compress(both, energy=0.9)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
