@@ -51,15 +51,18 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from minifrcnn.backend import system_info
-from minifrcnn.boxes import random_boxes
 from minifrcnn.model import BACKGROUND, CONFIGS, FastRCNN, linear_layers
 from minifrcnn.svd import compress
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))     # benchmarks/ is not a package
+from bench_layers import make_rois  # noqa: E402
 
 STAGES = ("conv trunk", "roi_pool", "fc6", "fc7", "heads")
 PER_ROI_STAGES = STAGES[1:]
@@ -76,12 +79,6 @@ TARGETS = (("a_minifrcnn_vs_pytorch", "minifrcnn whole forward / PyTorch's", "<=
 PAPER_FC_SHARE = 0.45      # Figure 2: VGG16, 2000 RoIs
 
 
-def make_rois(rng, count, height, width):
-    """count RoIs (count, 5) float32, batch index 0, boxes inside a height x width image."""
-    return np.concatenate([np.zeros((count, 1), np.float32),
-                           random_boxes(rng, count, height, width)], axis=1)
-
-
 def our_stages(model):
     """{stage: function} of `model`'s test-time forward, each calling the backend's functions in
     the order of FastRCNN.trunk_forward and _heads_forward: "conv trunk" images -> features,
@@ -90,11 +87,7 @@ def our_stages(model):
     ops, params, config = model.backend, model.params, model.config
 
     def linear(x, name):
-        if name in config.ranks:
-            return ops.factored_linear_forward(x, params[f"{name}_first.w"],
-                                               params[f"{name}_second.w"],
-                                               params[f"{name}_second.b"])[0]
-        return ops.linear_forward(x, params[f"{name}.w"], params[f"{name}.b"])[0]
+        return model.linear_forward(x, name)[0]          # plain or factored by SVD
 
     def trunk(images):
         x = images * model.dtype.type(config.input_scale)

@@ -65,12 +65,7 @@ def fc_seconds(model, rois, samples, rng):
     def run():
         x = x0
         for name in ("fc6", "fc7"):
-            if name in model.config.ranks:
-                x, _ = ops.factored_linear_forward(x, model.params[f"{name}_first.w"],
-                                                   model.params[f"{name}_second.w"],
-                                                   model.params[f"{name}_second.b"])
-            else:
-                x, _ = ops.linear_forward(x, model.params[f"{name}.w"], model.params[f"{name}.b"])
+            x, _ = model.linear_forward(x, name)             # plain or factored by SVD
             x, _ = ops.relu_forward(x)
 
     run()

@@ -360,7 +360,7 @@ class FastRCNN:
     def _fc_relu_dropout(self, x, name, train, rng, caches):
         """Fully connected layer, ReLU and dropout: (R, ...) flattened to (R, D) -> (R, M)."""
         ops = self.backend
-        x, fc = self._linear_forward(x, name)
+        x, fc = self.linear_forward(x, name)
         x, relu = ops.relu_forward(x)
         x, drop = ops.dropout_forward(x, self.config.dropout, train, rng)
         if caches is not None:
@@ -369,13 +369,14 @@ class FastRCNN:
 
     def _heads_forward(self, fc7, train):
         """The two sibling heads on fc7 (R, D): cls_score (R, K+1) and bbox_pred (R, 4(K+1))."""
-        cls_score, cls_cache = self._linear_forward(fc7, "cls_score")
-        bbox_pred, bbox_cache = self._linear_forward(fc7, "bbox_pred")
+        cls_score, cls_cache = self.linear_forward(fc7, "cls_score")
+        bbox_pred, bbox_cache = self.linear_forward(fc7, "bbox_pred")
         self._head_caches = (cls_cache, bbox_cache) if train else None
         return cls_score, bbox_pred
 
-    def _linear_forward(self, x, name):
-        """x (R, D) through the linear layer `name`: (R, M) and a cache for _linear_backward.
+    def linear_forward(self, x, name):
+        """x (R, D) through the linear layer `name` (fc6, fc7, cls_score, bbox_pred), plain or
+        factored: (R, M) and a cache for _linear_backward.
 
         A layer factored by truncated SVD (config.svd) is two linear layers with nothing between
         them (layers.factored_linear_forward): x -> x w_first^T (R, t), no bias, -> (R, M)."""

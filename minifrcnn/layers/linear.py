@@ -52,7 +52,6 @@ def linear_backward(dout, cache):
     return dx, dw, db
 
 
-
 def factored_layer(linear_forward, linear_backward):
     """The forward/backward pair of a linear layer factored by truncated SVD, built on a linear
     layer's pair: this module's, or a faster twin's with the same signatures (numba_cpu)."""
