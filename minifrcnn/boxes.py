@@ -108,7 +108,7 @@ def decode(rois, deltas):
     rois = np.asarray(rois)
     deltas = np.asarray(deltas)
     r = deltas.shape[0]
-    groups = deltas.reshape(r, -1, 4)                          # (R, k, 4)
+    groups = deltas.reshape(r, deltas.shape[1] // 4, 4)       # (R, k, 4); R may be 0
     px, py, pw, ph = (v[:, None] for v in _centre_size(rois.astype(deltas.dtype)))
     cx = px + groups[..., 0] * pw
     cy = py + groups[..., 1] * ph

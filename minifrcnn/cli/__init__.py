@@ -10,10 +10,10 @@ import os
 import sys
 
 from .. import __version__
-from . import compress, data, demo, detect, gradcheck, info, train
+from . import check, compress, data, demo, detect, gradcheck, info, train
 from ._common import CommandListFormatter, Parser
 
-COMMAND_MODULES = (gradcheck, info, data, train, detect, compress, demo)
+COMMAND_MODULES = (gradcheck, info, data, train, detect, compress, demo, check)
 
 
 def build_parser():
