@@ -12,7 +12,7 @@ from minifrcnn.cli import main
 from minifrcnn.cli.demo import MARKER
 
 COMMANDS = ["gradcheck", "info", "synth", "inspect", "proposals", "train", "detect", "evaluate",
-            "compress", "demo"]
+            "compress", "demo", "check"]
 
 
 def run_cli(*args, columns=80):

@@ -199,3 +199,13 @@ def test_the_wire_carries_arrays_and_nothing_executable():
     assert unpack(pack(np.array([object()], dtype=object))) == Opaque("object array")
     with pytest.raises(WireError):
         unpack(b"\x05\x00\x00\x00\x00\x00\x00\x00{bad}")
+
+
+def test_check_command_usage_errors(tmp_path, capsys):
+    from minifrcnn.cli import main
+    assert main(["check", str(tmp_path / "missing.py")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["check", str(tmp_path), "--exercise", "conv"]) == 2
+    assert "unknown exercise conv" in capsys.readouterr().err
+    assert main(["check", str(tmp_path)]) == 2
+    assert "no .py or .ipynb files" in capsys.readouterr().err

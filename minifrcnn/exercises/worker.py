@@ -10,6 +10,7 @@ own stdin, stdout and stderr are pointed at the null device before it is loaded,
 prints cannot reach the grader's table or be mistaken for a reply.
 """
 
+import linecache
 import os
 import sys
 
@@ -46,6 +47,9 @@ def main(argv):
     from .calls import execute
 
     load = wire.receive(requests)           # {"code": text, "filename": name, "names": [...]}
+    # Tracebacks can then quote the student's line, a notebook's included.
+    linecache.cache[load["filename"]] = (len(load["code"]), None,
+                                         load["code"].splitlines(True), load["filename"])
     _limit_memory(memory_mb)
     namespace = {"__name__": "__submission__", "__file__": load["filename"]}
     outcome = execute({"load": lambda: exec(compile(load["code"], load["filename"], "exec"),
