@@ -33,6 +33,34 @@ def test_exercises_in_teaching_order_with_lessons_and_notebooks():
     assert conv.functions[0].startswith("conv2d_forward(x, w, b, stride, pad)")
 
 
+LIBRARY = {
+    "numerical_gradient": ("minifrcnn.gradcheck", "numerical_gradient"),
+    "relu": ("minifrcnn.layers", "relu_forward", "relu_backward"),
+    "linear": ("minifrcnn.layers", "linear_forward", "linear_backward"),
+    "conv2d": ("minifrcnn.layers", "conv2d_forward", "conv2d_backward"),
+    "maxpool2d": ("minifrcnn.layers", "maxpool2d_forward", "maxpool2d_backward"),
+    "roi_pool": ("minifrcnn.layers", "roi_pool_forward", "roi_pool_backward"),
+    "softmax_cross_entropy": ("minifrcnn.layers", "softmax_cross_entropy"),
+    "smooth_l1_loss": ("minifrcnn.layers", "smooth_l1_loss"),
+    "iou": ("minifrcnn.boxes", "iou"),
+    "encode_decode": ("minifrcnn.boxes", "encode", "decode"),
+    "sample_rois": ("minifrcnn.data.minibatch", "sample_rois"),
+    "nms": ("minifrcnn.boxes", "nms"),
+    "voc_ap": ("minifrcnn.evaluate", "voc_ap"),
+    "truncated_svd": ("minifrcnn.svd", "truncated_svd"),
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_library_passes_every_check(name):
+    import importlib
+    module, *functions = LIBRARY[name]
+    module = importlib.import_module(module)
+    result = check(name, *(getattr(module, f) for f in functions))
+    assert result.passed, result.feedback
+    assert result.cases >= 150 and result.edge_cases >= 3
+
+
 def test_check_refuses_unknown_names_and_wrong_function_counts():
     with pytest.raises(ValueError, match="no exercise called 'conv'.*conv2d"):
         check("conv", layers.conv2d_forward)

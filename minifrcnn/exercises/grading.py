@@ -184,8 +184,9 @@ class WorkerRunner:
             self.close()
             return
         self.found = tuple(reply["found"])
-        self.load_error = None if reply["error"] is None else "loading the submission: " + \
-            reply["error"].replace("load raised", "raised")
+        # The worker runs the file as a call named "load": "load raised ...", "load called ...".
+        self.load_error = None if reply["error"] is None else \
+            "loading the submission " + reply["error"].removeprefix("load ")
 
     def _wait(self, seconds):
         try:
