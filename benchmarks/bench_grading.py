@@ -53,7 +53,7 @@ def measure(path, repeats, exercises=None):
         submission = grade_file(path, exercises=exercises)
         totals.append(time.perf_counter() - start)
         if not submission.passed:
-            raise SystemExit(f"the solutions did not pass:\n" +
+            raise SystemExit("the solutions did not pass:\n" +
                              "\n".join(r.feedback for r in submission.results if not r.passed))
         for r in submission.results:
             per_exercise.setdefault(r.name, []).append((r.seconds, r.cases))

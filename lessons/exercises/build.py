@@ -421,7 +421,9 @@ it. For a RoI `(batch_index, x1, y1, x2, y2)`:
 **All of this arithmetic runs in the features' dtype**: cast the RoI coordinates and
 `spatial_scale` to `features.dtype` before multiplying, and compute `bin_h`, `ph * bin_h` and the
 rest in it too. For float32 features some RoI sizes end a bin one cell differently than float64
-would (lesson 2, section 5), and the checker runs float32 cases as well as float64 ones.
+would (lesson 2, section 5). The checker runs float32 cases as well as float64 ones, but leaves out
+those rare RoIs, so bins computed in float64 are not failed for it: this is about matching Caffe
+and torchvision to the last cell, not about the grade.
 
 **Backward**: each non-empty bin sends its gradient to the cell that won its max; a cell that won
 several bins, or in several RoIs, receives the **sum**. This is how the detection loss reaches the

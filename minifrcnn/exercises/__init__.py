@@ -11,24 +11,21 @@ values and a hint, or exactly what passed. The grade comes from `minifrcnn check
 here, where the submission's code never runs.
 """
 
-from . import box_checks, eval_checks, layer_checks, loss_checks
+import importlib
+
 from .catalog import EXERCISES, Exercise
-from .engine import DEFAULT_SEED, Result, make_check
-from .judge import Failure
 
-GRADERS = {grader.exercise: grader for module in (layer_checks, loss_checks, box_checks, eval_checks)
-           for grader in module.GRADERS}
-
-check = make_check(GRADERS)
+# Imported on first use: the worker process (worker.py) loads this package too, and needs only
+# NumPy, not hypothesis, Numba and the reference layers.
+_LAZY = {"check": "graders", "GRADERS": "graders", "Result": "engine", "DEFAULT_SEED": "engine",
+         "Failure": "judge", "grade_file": "grading", "grade_files": "grading",
+         "Submission": "grading"}
 
 
 def __getattr__(name):
-    # grading starts worker processes: import it only when asked for.
-    if name in ("grade_file", "grade_files", "Submission"):
-        from . import grading
-        return getattr(grading, name)
-    raise AttributeError(f"module 'minifrcnn.exercises' has no attribute {name!r}")
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["EXERCISES", "Exercise", "check", "Result", "Failure", "DEFAULT_SEED", "GRADERS",
-           "grade_file", "grade_files", "Submission"]
+__all__ = ["EXERCISES", "Exercise", *_LAZY]

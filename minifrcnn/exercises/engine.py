@@ -12,7 +12,6 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import HypothesisException
@@ -95,7 +94,8 @@ def evaluate(grader, runner, case):
             return failure
         if outcome.raised is not None:
             prop = TIME if outcome.raised == "time limit" else RUNS
-            return Failure(prop, outcome.message, hint=_hint_for(outcome))
+            return Failure(prop, outcome.message, hint=_hint_for(outcome),
+                           fatal=outcome.raised in ("time limit", "crash"))
         if outcome.changed:
             names = ", ".join(outcome.changed)
             return Failure(INPUT_UNCHANGED, f"{outcome.function} changed its argument {names} in "
@@ -209,7 +209,7 @@ class Result:
                 f'<pre style="white-space: pre-wrap; margin: 4px 0">{body}</pre></div>')
 
 
-def run_check(grader, runner, seed=None, generated_cases=None):
+def run_check(grader, runner, seed=None):
     """Check one exercise with a runner; returns a Result."""
     seed = DEFAULT_SEED if seed is None else int(seed)
     start = time.perf_counter()
@@ -229,9 +229,7 @@ def run_check(grader, runner, seed=None, generated_cases=None):
             return finish(False, failure, case)
 
     state = {"best": None, "shrink_calls": 0, "steps": 0, "fatal": False}
-    budget = grader.generated_cases if generated_cases is None else generated_cases
-
-    @settings(max_examples=budget, database=None, deadline=None, derandomize=False,
+    @settings(max_examples=grader.generated_cases, database=None, deadline=None, derandomize=False,
               suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
               phases=(Phase.generate, Phase.shrink), report_multiple_bugs=False, print_blob=False)
     @hypothesis_seed(seed)
@@ -240,8 +238,9 @@ def run_check(grader, runner, seed=None, generated_cases=None):
         if state["best"] is None:
             result.generated += 1
         else:
-            # Shrinking: stop after the budget (or after a fatal failure, which costs a restart
-            # or the whole time limit each time) by letting every further candidate pass.
+            # Shrinking: stop after the budget, or at once after a time limit or a crash (each
+            # further try would cost the whole time limit or a new worker), by letting every
+            # further candidate pass.
             state["shrink_calls"] += 1
             if state["fatal"] or state["shrink_calls"] > SHRINK_CALLS:
                 return
@@ -252,13 +251,15 @@ def run_check(grader, runner, seed=None, generated_cases=None):
             if state["best"] is not None:
                 state["steps"] += 1
             state["best"] = (case, failure)
-            state["fatal"] = failure.property in (TIME, RUNS) and getattr(runner, "fatal", False)
+            state["fatal"] = failure.fatal
             raise _Failed()
 
     try:
         with _same_cases_everywhere():
             prop()
-    except (_Failed, HypothesisException, AssertionError):
+    except (_Failed, HypothesisException):
+        # Hypothesis re-raises the failure, or reports the replay that passed once shrinking
+        # had stopped (Flaky): either way state["best"] holds the smallest failing case.
         pass
     if state["best"] is None:
         return finish(True)

@@ -25,6 +25,7 @@ from . import wire
 from .calls import Outcome
 from .catalog import EXERCISES
 from .engine import DEFAULT_SEED, TIME_LIMIT, Result, run_check
+from .graders import GRADERS
 from .judge import Failure
 
 MEMORY_MB = 4096            # address-space limit of a worker, where the OS offers one
@@ -51,7 +52,7 @@ def _kept(node):
         try:
             ast.literal_eval(node.value)
             return True
-        except ValueError:
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             return False
     return False
 
@@ -63,6 +64,8 @@ def notebook_code(text):
         cells = json.loads(text)["cells"]
     except (ValueError, KeyError, TypeError) as error:
         raise SubmissionError(f"not a Jupyter notebook: {error}") from None
+    if not isinstance(cells, list) or not all(isinstance(cell, dict) for cell in cells):
+        raise SubmissionError("not a Jupyter notebook: its cells are not a list of cells")
     parts, notes = [], []
     for number, cell in enumerate(cells, 1):
         if cell.get("cell_type") != "code":
@@ -76,7 +79,11 @@ def notebook_code(text):
         except SyntaxError as error:
             notes.append(f"cell {number} has a syntax error (line {error.lineno}): {error.msg}")
             continue
-        kept = [ast.get_source_segment("\n".join(lines), node) for node in tree.body if _kept(node)]
+        # A statement's lines, its decorators included.
+        kept = ["\n".join(lines[min([node.lineno] + [d.lineno for d in
+                                                     getattr(node, "decorator_list", [])]) - 1:
+                                 node.end_lineno])
+                for node in tree.body if _kept(node)]
         if kept:
             parts.append(f"# cell {number}\n" + "\n\n".join(kept))
     return "\n\n".join(parts) + "\n", notes
@@ -146,7 +153,6 @@ class WorkerRunner:
     first use and again after a call killed it (a time limit, sys.exit at import, a crash)."""
 
     in_process = False
-    fatal = True          # a time limit or a crash costs a restart: the engine does not shrink it
 
     def __init__(self, source, filename, cwd, time_limit=TIME_LIMIT, memory_mb=MEMORY_MB):
         self.source, self.filename, self.cwd = source, filename, cwd
@@ -268,7 +274,6 @@ def grade_file(path, *, seed=None, time_limit=TIME_LIMIT, memory_mb=MEMORY_MB, e
     source, notes = submission_code(path)
     submission = Submission(str(path), notes=notes)
     runner = WorkerRunner(source, str(path), str(path.parent.resolve()), time_limit, memory_mb)
-    from . import GRADERS
     try:
         runner.start()
         if runner.load_error:

@@ -37,6 +37,7 @@ class Failure:
     actual: object = None
     hint: str = ""
     expected_source: str = "the reference"
+    fatal: bool = False      # a time limit or a crash: not worth shrinking
 
 
 def describe(value):

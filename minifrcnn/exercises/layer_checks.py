@@ -360,6 +360,8 @@ class RoiPool(Grader):
               "spatial scale 1/16 and tied maxima"),
             m(9, 1, 1, 5, 5, [[0, 3, 3, 1, 1]], (2, 2), 1.0, np.float64, label=
               "a malformed RoI, x2 < x1 and y2 < y1: it still covers one cell"),
+            m(10, 1, 2, 3, 3, np.zeros((0, 5)), (2, 2), 1.0, np.float32, label=
+              "no RoIs: an empty output, a zero gradient"),
         ]
 
     def strategy(self):

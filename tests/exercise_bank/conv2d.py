@@ -231,7 +231,6 @@ MUTANTS = {
                                       "the backward windows start at r, not r * stride"),
 }
 
-# The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 
 # The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 CAUGHT_BY = {

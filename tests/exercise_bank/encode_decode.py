@@ -196,7 +196,6 @@ MUTANTS = {
                              "encode returns float64 for float32 rois"),
 }
 
-# The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 
 # The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 CAUGHT_BY = {

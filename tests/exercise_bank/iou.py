@@ -114,7 +114,6 @@ MUTANTS = {
                           "builds a list of rows: no boxes in a gives shape (0,) not (0, B)"),
 }
 
-# The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 
 # The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 CAUGHT_BY = {

@@ -149,7 +149,6 @@ MUTANTS = {
                           "b[:, None] added as a column: an error unless N == M, then wrong"),
 }
 
-# The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 
 # The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 CAUGHT_BY = {

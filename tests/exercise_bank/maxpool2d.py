@@ -217,7 +217,6 @@ MUTANTS = {
                               "the window's flat argmax unravelled as (k % size, k // size)"),
 }
 
-# The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 
 # The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 CAUGHT_BY = {

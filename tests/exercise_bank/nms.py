@@ -116,7 +116,6 @@ MUTANTS = {
                               "marks suppressed boxes by writing -1 into the caller's scores"),
 }
 
-# The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 
 # The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 CAUGHT_BY = {

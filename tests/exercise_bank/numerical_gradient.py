@@ -168,7 +168,6 @@ MUTANTS = {
                               "for i in range(len(x)): perturbs a whole row of a 2-D x at once"),
 }
 
-# The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 
 # The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 CAUGHT_BY = {

@@ -116,7 +116,6 @@ MUTANTS = {
                                 "negative inputs get the gradient"),
 }
 
-# The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 
 # The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 CAUGHT_BY = {

@@ -140,7 +140,6 @@ MUTANTS = {
                             "the background's lower bound hard-coded at 0.1 instead of bg_lo"),
 }
 
-# The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 
 # The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 CAUGHT_BY = {

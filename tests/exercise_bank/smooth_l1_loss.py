@@ -104,7 +104,6 @@ MUTANTS = {
                           "computes in float64 and returns float64 for float32 inputs"),
 }
 
-# The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 
 # The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 CAUGHT_BY = {

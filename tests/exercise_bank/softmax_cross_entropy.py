@@ -114,7 +114,6 @@ MUTANTS = {
                              "scores -= max subtracts in place, changing the caller's array"),
 }
 
-# The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 
 # The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 CAUGHT_BY = {

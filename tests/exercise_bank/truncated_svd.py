@@ -101,7 +101,6 @@ MUTANTS = {
                             "takes rows of vt.T (columns of V^T) instead of rows of vt"),
 }
 
-# The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 
 # The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 CAUGHT_BY = {

@@ -125,7 +125,6 @@ MUTANTS = {
                           "envelope[0]: right, except an empty curve raises IndexError"),
 }
 
-# The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 
 # The property of minifrcnn.exercises' check that fails each mutant (seed 2015).
 CAUGHT_BY = {
