@@ -151,3 +151,16 @@ def test_check_json_and_exit_status(tmp_path, capsys):
     (result,) = report["results"]
     assert result["exercise"] == "iou" and result["passed"] and result["seed"] == 2015
     assert result["cases"] >= 200 and "passed" in result["feedback"]
+
+
+def test_a_file_called_numpy_beside_a_submission_cannot_replace_numpy(tmp_path):
+    """A classmate's numpy.py in the same folder is not what `import numpy` finds in the worker;
+    a helper module of the submission's own still is."""
+    (tmp_path / "numpy.py").write_text("raise SystemExit('fake numpy')\n")
+    (tmp_path / "helpers.py").write_text("def positive(x):\n    return x > 0\n")
+    (tmp_path / "student.py").write_text(
+        "import numpy as np\nfrom helpers import positive\n\n"
+        "def relu_forward(x):\n    return np.maximum(x, 0), x\n\n"
+        "def relu_backward(dout, cache):\n    return dout * positive(cache)\n")
+    submission = grade_file(tmp_path / "student.py")
+    assert submission.passed, submission.error or submission.results[0].feedback

@@ -15,8 +15,10 @@ import ast
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,6 +161,7 @@ class WorkerRunner:
         self.time_limit, self.memory_mb = time_limit, memory_mb
         self.process = None
         self.found, self.load_error = (), None
+        self.empty = tempfile.mkdtemp(prefix="minifrcnn-worker-")
 
     def _reader(self, stream, replies):
         try:
@@ -171,17 +174,23 @@ class WorkerRunner:
     def start(self):
         self.close()
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        # Started in an empty folder (the worker moves to the submission's afterwards): Python
+        # puts the starting folder first on sys.path, where a classmate's numpy.py must not be.
         self.process = subprocess.Popen(
             [sys.executable, "-m", "minifrcnn.exercises.worker", str(self.memory_mb),
-             str(self.time_limit)],
+             str(self.time_limit), self.cwd],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            cwd=self.cwd, env=env)
+            cwd=self.empty, env=env)
         self.replies = queue.Queue()
         threading.Thread(target=self._reader, args=(self.process.stdout, self.replies),
                          daemon=True).start()
-        wire.send(self.process.stdin, {"code": self.source, "filename": self.filename,
-                                       "names": tuple(OWNER)})
-        reply = self._wait(self.time_limit + 30)
+        try:
+            wire.send(self.process.stdin, {"code": self.source, "filename": self.filename,
+                                           "names": tuple(OWNER)})
+        except OSError:
+            reply = None                          # the worker died before reading its first request
+        else:
+            reply = self._wait(self.time_limit + 30)
         if not isinstance(reply, dict):
             self.found, self.load_error = (), "loading the submission " + (
                 "took longer than the time limit" if reply == "time limit" else
@@ -230,7 +239,10 @@ class WorkerRunner:
                                                                        "that is not a result")]
         return list(reply)
 
-    def close(self):
+    def close(self, finished=False):
+        """Stop the worker; finished: for good (its empty starting folder is removed)."""
+        if finished:
+            shutil.rmtree(self.empty, ignore_errors=True)
         if self.process is not None:
             if self.process.poll() is None:
                 self.process.kill()
@@ -297,7 +309,7 @@ def grade_file(path, *, seed=None, time_limit=TIME_LIMIT, memory_mb=MEMORY_MB, e
             else:
                 submission.results.append(run_check(GRADERS[exercise.name], runner, seed=seed))
     finally:
-        runner.close()
+        runner.close(finished=True)
     return submission
 
 
@@ -328,6 +340,9 @@ def grade_files(paths, *, seed=None, time_limit=TIME_LIMIT, memory_mb=MEMORY_MB,
                                     exercises=exercises)
         except SubmissionError as error:
             submission = Submission(str(path), error=str(error))
+        except Exception as error:        # a fault of the checker's: this file only, said so
+            submission = Submission(str(path), error=f"the checker could not grade it "
+                                                     f"({type(error).__name__}: {error})")
         done.append(submission)
         if progress is not None:
             progress(submission)

@@ -3,7 +3,11 @@ inputs the grader sends, and nothing else. The verdict is computed in the grader
 (minifrcnn.exercises.grading), so a submission that patches NumPy, the checker or minifrcnn here
 changes only its own process.
 
-    python -m minifrcnn.exercises.worker MEMORY_MB TIME_LIMIT
+    python -m minifrcnn.exercises.worker MEMORY_MB TIME_LIMIT FOLDER
+
+It is started in an empty folder and moves to the submission's FOLDER only once NumPy and the
+worker are loaded, with FOLDER at the end of sys.path: a submission can import a module of its own
+from there, but a file called numpy.py beside it cannot stand in for NumPy.
 
 Requests arrive on stdin, replies leave on the original stdout (wire format); the submission's
 own stdin, stdout and stderr are pointed at the null device before it is loaded, so what it
@@ -42,9 +46,12 @@ def _limit_memory(megabytes):
 
 def main(argv):
     requests, replies = _private_streams()
-    memory_mb, time_limit = int(argv[0]), float(argv[1])
+    memory_mb, time_limit, folder = int(argv[0]), float(argv[1]), argv[2]
     from . import wire
     from .calls import execute
+
+    os.chdir(folder)
+    sys.path.append(folder)
 
     load = wire.receive(requests)           # {"code": text, "filename": name, "names": [...]}
     # Tracebacks can then quote the student's line, a notebook's included.
