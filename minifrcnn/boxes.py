@@ -148,3 +148,28 @@ def random_boxes(rng, count, height, width, min_side=16, max_side=400):
     x1 = rng.uniform(0, width - w)
     y1 = rng.uniform(0, height - h)
     return np.stack([x1, y1, x1 + w - 1, y1 + h - 1], axis=1).astype(np.float32)
+
+
+def dense_boxes(height, width, count, sizes=(24, 48, 96, 192), aspect_ratios=(0.5, 1.0, 2.0),
+                step_fraction=0.5):
+    """count sliding-window boxes (count, 4) float32 inside a height x width image: the densely
+    sampled boxes the paper sets beside selective search (section 5.5). Windows of every size
+    (the side of a square of the same area, capped by the image) and aspect ratio (height /
+    width) slide in steps of step_fraction of their own width and height; count of them are
+    taken evenly along that list (smallest windows first), so the same arguments always give the
+    same boxes. Asking for more than there are gives them all."""
+    windows = []
+    for size in sizes:
+        for ratio in aspect_ratios:
+            w = min(width, max(1, round(size / np.sqrt(ratio))))
+            h = min(height, max(1, round(size * np.sqrt(ratio))))
+            xs = np.arange(0, width - w + 1, max(1, round(step_fraction * w)))
+            ys = np.arange(0, height - h + 1, max(1, round(step_fraction * h)))
+            x1, y1 = (a.ravel() for a in np.meshgrid(xs, ys))
+            windows.append(np.stack([x1, y1, x1 + w - 1, y1 + h - 1], axis=1))
+    windows = np.unique(np.concatenate(windows), axis=0) if windows else np.zeros((0, 4))
+    # np.unique sorts by x1: order by area instead, then pick evenly.
+    windows = windows[np.argsort(np.prod(windows[:, 2:] - windows[:, :2] + 1, axis=1), kind="stable")]
+    if count < len(windows):
+        windows = windows[np.linspace(0, len(windows) - 1, count).round().astype(np.int64)]
+    return windows.astype(np.float32)

@@ -140,3 +140,18 @@ def test_nms_properties(rows):
             assert i == j or overlaps[i, j] <= 0.3
     for j in set(range(len(rows))) - kept:
         assert any(overlaps[i, j] > 0.3 and scores[i] >= scores[j] for i in kept)
+
+
+def test_dense_boxes_fit_the_image_and_repeat():
+    from minifrcnn.boxes import dense_boxes
+    boxes = dense_boxes(200, 300, 500)
+    assert boxes.shape == (500, 4) and boxes.dtype == np.float32
+    assert boxes[:, 0].min() >= 0 and boxes[:, 1].min() >= 0
+    assert boxes[:, 2].max() <= 299 and boxes[:, 3].max() <= 199
+    assert np.all(boxes[:, 2] >= boxes[:, 0]) and np.all(boxes[:, 3] >= boxes[:, 1])
+    assert len(np.unique(boxes, axis=0)) == 500
+    assert np.array_equal(boxes, dense_boxes(200, 300, 500))
+    every = dense_boxes(200, 300, 10 ** 6)
+    assert len(every) < 10 ** 6 and len(np.unique(every, axis=0)) == len(every)
+    # A window of side 24 with aspect ratio 1 steps by 12 pixels.
+    assert np.any(np.all(every == [12, 0, 35, 23], axis=1))
