@@ -177,21 +177,34 @@ def detect(model, image, proposals=None, score_threshold=DEFAULT_SCORE_THRESHOLD
     outputs = [_forward_view(model, image, proposals, scales, *view) for view in views]
     cls_score = sum(score for score, _ in outputs) / len(views)
     bbox_pred = sum(pred for _, pred in outputs) / len(views)
-    probabilities = softmax(cls_score)                                   # (P, K+1)
     height, width = image.shape[:2]
     decoded = box_ops.decode(proposals, bbox_pred).reshape(len(proposals), -1, 4)
     decoded = box_ops.clip(decoded, height, width)                      # (P, K+1, 4)
+    return select(softmax(cls_score), decoded, classes, score_threshold, nms_threshold,
+                  max_per_image)
+
+
+def select(scores, boxes, classes, score_threshold=DEFAULT_SCORE_THRESHOLD,
+           nms_threshold=DEFAULT_NMS_THRESHOLD, max_per_image=DEFAULT_MAX_PER_IMAGE):
+    """The last step of detect: per object class, the proposals whose score is > score_threshold,
+    suppressed by NMS; then the max_per_image best of all classes.
+
+    scores: (P, K+1), the softmax's probabilities in detect (any per-class score works, e.g. an
+    SVM's); boxes: (P, K+1, 4) each proposal's box for each class, in image pixels; classes: the
+    K+1 names. Returns Detections, highest score first (equal scores: lower class first, then
+    NMS order)."""
     found_boxes, found_scores, found_labels = [], [], []
     for c in range(1, len(classes)):                                    # class 0: background
-        passing = np.flatnonzero(probabilities[:, c] > score_threshold)
-        keep = passing[box_ops.nms(decoded[passing, c], probabilities[passing, c], nms_threshold)]
-        found_boxes.append(decoded[keep, c])
-        found_scores.append(probabilities[keep, c])
+        passing = np.flatnonzero(scores[:, c] > score_threshold)
+        keep = passing[box_ops.nms(boxes[passing, c], scores[passing, c], nms_threshold)]
+        found_boxes.append(boxes[keep, c])
+        found_scores.append(scores[keep, c])
         found_labels.append(np.full(len(keep), c, np.int64))
-    scores = np.concatenate(found_scores)
-    best = np.argsort(-scores, kind="stable")[:max_per_image]
+    found = np.concatenate(found_scores)
+    best = np.argsort(-found, kind="stable")[:max_per_image]
     return Detections(np.concatenate(found_boxes)[best].astype(np.float32),
-                      scores[best].astype(np.float32), np.concatenate(found_labels)[best], classes)
+                      found[best].astype(np.float32), np.concatenate(found_labels)[best],
+                      list(classes))
 
 
 def detect_dataset(model, dataset, proposals, progress=True, **detect_options):

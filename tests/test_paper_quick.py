@@ -55,3 +55,17 @@ def test_more_proposals_quick():
         by_setting["selective search, all"]["recall_05"]
     assert all(0 <= row["mAP"] <= 1 for row in data["rows"])
     assert (out / "paper_proposals.png").stat().st_size > 0
+
+
+def test_svm_vs_softmax_quick():
+    out, stdout = run_quick("svm_vs_softmax.py")
+    data = json.loads((out / "paper_svm.json").read_text())
+    assert 0 <= data["softmax"]["mAP"] <= 1
+    (run,) = data["svm"]
+    assert run["seed"] == 0 and 0 <= run["mAP"] <= 1
+    assert set(run["ap"]) == set(data["classes"]) == set(data["softmax"]["ap"])
+    # Hard negative mining only ever adds negatives.
+    for c in {m["class"] for m in run["mining"]}:
+        counts = [m["negatives"] for m in run["mining"] if m["class"] == c]
+        assert counts == sorted(counts)
+    assert "| **mAP** |" in (out / "paper_svm.md").read_text()
