@@ -8,6 +8,7 @@ layer pays NumPy's warm-up, and timing is the benchmarks' business, not the test
 import os
 import time
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("default", deadline=None, max_examples=40,
@@ -63,3 +64,24 @@ def pytest_terminal_summary(terminalreporter):
         f"Numba compiled {_compile_clock.count} functions in {_compile_clock.seconds:.1f} s "
         "(kernels found in the on-disk cache are not compiled again)"
     )
+
+
+@pytest.fixture
+def run_notebook(record_property, capsys):
+    """execute(notebook, folder, timeout, label): run an nbformat notebook top to bottom in a fresh
+    "python3" kernel whose working directory is `folder` (nbclient raises CellExecutionError,
+    naming the cell, on any error); its time is printed and recorded, not tested."""
+    from nbclient import NotebookClient
+
+    def execute(notebook, folder, timeout, label):
+        client = NotebookClient(notebook, kernel_name="python3", timeout=timeout,
+                                resources={"metadata": {"path": str(folder)}})
+        start = time.perf_counter()
+        client.execute()
+        seconds = time.perf_counter() - start
+        record_property("execution_seconds", round(seconds, 1))
+        with capsys.disabled():
+            print(f"\n{label} executed in {seconds:.1f} s (reported, not tested)")
+
+    return execute
+

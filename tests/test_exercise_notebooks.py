@@ -12,12 +12,10 @@ import importlib.util
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 EXERCISES_DIR = Path(__file__).resolve().parent.parent / "lessons" / "exercises"
 BUILD = EXERCISES_DIR / "build.py"
@@ -139,16 +137,9 @@ def test_instructor_copy_passes_every_check(name, instructor_dir):
 
 
 @pytest.mark.parametrize("name", FILENAMES)
-def test_instructor_copy_runs_top_to_bottom(name, instructor_dir, record_property, capsys):
+def test_instructor_copy_runs_top_to_bottom(name, instructor_dir, run_notebook):
     notebook = nbformat.read(instructor_dir / name, as_version=4)
-    client = NotebookClient(notebook, kernel_name="python3", timeout=120,
-                            resources={"metadata": {"path": str(EXERCISES_DIR)}})
-    start = time.perf_counter()
-    client.execute()                    # raises CellExecutionError, naming the cell, on any error
-    seconds = time.perf_counter() - start
-    record_property("execution_seconds", round(seconds, 1))
-    with capsys.disabled():
-        print(f"\ninstructor {name} executed in {seconds:.1f} s (reported, not tested)")
+    run_notebook(notebook, EXERCISES_DIR, 120, f"instructor {name}")
 
     check_cells = cells_tagged(notebook, "check")
     assert len(check_cells) == len(check_calls(notebook))

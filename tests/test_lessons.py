@@ -9,12 +9,10 @@ fails whenever the machine is busy. `benchmarks/bench_lessons.py` measures the l
 stores the figures; DESIGN.md's budget is 60 s per lesson on 2 idle cores.
 """
 
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 LESSONS = Path(__file__).resolve().parent.parent / "lessons"
 NOTEBOOKS = sorted(LESSONS.glob("*.ipynb"))
@@ -39,16 +37,9 @@ def test_lesson_is_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_lesson_runs_and_draws_a_figure(path, record_property, capsys):
+def test_lesson_runs_and_draws_a_figure(path, run_notebook):
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, kernel_name="python3", timeout=600,
-                            resources={"metadata": {"path": str(LESSONS)}})
-    start = time.perf_counter()
-    client.execute()                    # raises CellExecutionError, naming the cell, on any error
-    seconds = time.perf_counter() - start
-    record_property("execution_seconds", round(seconds, 1))
-    with capsys.disabled():
-        print(f"\n{path.name} executed in {seconds:.1f} s (reported, not tested)")
+    run_notebook(notebook, LESSONS, 600, path.name)
     images = [output for cell in code_cells(notebook) for output in cell.outputs
               if "image/png" in output.get("data", {})]
     assert images, f"{path.name} ran but drew no figure"

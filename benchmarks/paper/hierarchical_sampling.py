@@ -23,16 +23,13 @@ and no slower convergence was seen. Results: results/paper_sampling.md, .json an
 """
 
 import argparse
-import datetime
-import json
-import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from common import RESULTS, WORK, machine, pyplot, results_folder, write
 
 from minifrcnn import FastRCNN
 from minifrcnn.data.minibatch import (ImageCache, Minibatch, MinibatchSampler, get_minibatch,
@@ -42,9 +39,6 @@ from minifrcnn.pretrain import copy_trunk, load_init_model, to_detector
 from minifrcnn.sgd import SGD
 from minifrcnn.train import TrainSettings, prepare_data, train_step
 
-ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "benchmarks" / "results"
-WORK = ROOT / "benchmarks" / "work" / "paper"
 SMOOTH = 20
 
 
@@ -129,8 +123,7 @@ def summarise(runs, images, seed):
     at_time = int(np.searchsorted(two["seconds"], many["seconds"][-1]))
     at_time = max(1, min(at_time, len(two["loss"])))
     return {
-        "date": str(datetime.date.today()), "machine": platform.machine(), "cpus": os.cpu_count(),
-        "python": platform.python_version(), "images": images, "seed": seed,
+        **machine(), "images": images, "seed": seed,
         "iters": {name: len(run["loss"]) for name, run in runs.items()},
         "seconds_per_step": {name: run["seconds"][-1] / len(run["seconds"]) for name, run in runs.items()},
         "step_cost_ratio": step_ratio,
@@ -178,9 +171,7 @@ def markdown(data):
 
 
 def chart(data, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (by_step, by_time) = plt.subplots(1, 2, figsize=(10, 4))
     for name, run in data["runs"].items():
@@ -213,7 +204,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.images, args.iters_2, args.iters_128 = 16, 6, 2
-    out = Path(tempfile.mkdtemp()) if args.quick else args.out
     work = Path(tempfile.mkdtemp()) if args.quick else WORK
     root = dataset(args.images, work)
     settings = TrainSettings(data=str(root), out=str(work / "unused.npz"), iters=1, init="shapes")
@@ -224,13 +214,9 @@ def main(argv=None):
             "N=128, R=128": run_arm("N=128, R=128", roidb, data.classes, settings,
                                     args.iters_128, args.seed, not args.quick)}
     result = summarise(runs, args.images, args.seed)
-    result["total_seconds"] = round(time.perf_counter() - start, 1)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "paper_sampling.md").write_text(markdown(result))
-    (out / "paper_sampling.json").write_text(json.dumps(result) + "\n")
-    chart(result, out / "paper_sampling.png")
-    print(markdown(result))
-    print(f"written to {out} in {result['total_seconds']} s")
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    # The json holds every step's loss: one line, not one per number.
+    write(results_folder(args), "paper_sampling", result, markdown(result), chart, indent=None)
     return 0
 
 

@@ -28,28 +28,19 @@ Results: results/paper_proposals.md, .json and .png.
 """
 
 import argparse
-import datetime
-import json
-import os
-import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from common import DEMO, RESULTS, demo_model, machine, pyplot, results_folder, write
 
-from minifrcnn import FastRCNN
 from minifrcnn.boxes import dense_boxes
 from minifrcnn.data.voc import load_voc
-from minifrcnn.demo import run_demo
 from minifrcnn.detect import detect_dataset
 from minifrcnn.evaluate import evaluate_detections
 from minifrcnn.proposals.cache import cached_proposals, default_cache_dir, proposal_recall
 
-ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "benchmarks" / "results"
-DEMO = ROOT / "benchmarks" / "work" / "paper" / "demo"
 SS_COUNTS = (25, 50, 100, 200, None)          # None: every box selective search returns
 DENSE_COUNTS = (100, 500, None)
 
@@ -108,9 +99,7 @@ def markdown(data):
 
 
 def chart(data, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax_map, ax_recall) = plt.subplots(1, 2, figsize=(10, 4))
     for kind, marker in (("selective search", "o-"), ("dense", "s-"), ("both", "^")):
@@ -137,29 +126,16 @@ def main(argv=None):
                         help="a 60-iteration demo on 10 test images, to a temporary folder")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results go")
     args = parser.parse_args(argv)
-    out = Path(tempfile.mkdtemp()) if args.quick else args.out
-    demo = Path(tempfile.mkdtemp()) / "demo" if args.quick else args.demo
-    if not (demo / "model.npz").exists():
-        options = {"iters": 60, "n_train": 10, "n_test": 10} if args.quick else {}
-        run_demo(demo, progress=False, **options)
+    model, data = demo_model(args.demo, args.quick)
     start = time.perf_counter()
-    model = FastRCNN.load(demo / "model.npz", backend="numba")
-    data = demo / "data"
     dataset = load_voc(data, "test", classes=model.classes)
     ss, _ = cached_proposals(dataset, default_cache_dir(data), progress=False)
     sizes = {s.image_id: (s.height, s.width) for s in dataset.samples}
     rows = measure(model, dataset, settings(ss, sizes))
-    result = {"date": str(datetime.date.today()), "machine": platform.machine(),
-              "cpus": os.cpu_count(), "python": platform.python_version(),
-              "test_images": len(dataset.samples),
+    result = {**machine(), "test_images": len(dataset.samples),
               "objects": int(sum((~np.asarray(s.difficult, bool)).sum() for s in dataset.samples)),
               "rows": rows, "seconds": round(time.perf_counter() - start, 1)}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "paper_proposals.md").write_text(markdown(result))
-    (out / "paper_proposals.json").write_text(json.dumps(result, indent=1) + "\n")
-    chart(result, out / "paper_proposals.png")
-    print(markdown(result))
-    print(f"written to {out} in {result['seconds']} s")
+    write(results_folder(args), "paper_proposals", result, markdown(result), chart)
     return 0
 
 

@@ -23,17 +23,13 @@ Results: results/paper_speed.md, .json and .png.
 """
 
 import argparse
-import datetime
-import json
-import os
-import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from common import RESULTS, machine, pyplot, results_folder, write
 
 from minifrcnn import FastRCNN
 from minifrcnn.boxes import dense_boxes
@@ -44,18 +40,17 @@ from minifrcnn.pretrain import BUILTIN_MODELS
 from minifrcnn.proposals import selective_search
 from minifrcnn.svd import compress
 
-ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "benchmarks" / "results"
 RANKS = {"fc6": 96, "fc7": 64}
 PROPOSALS = (100, 500, 2000)
 BATCH = 128
 PAPER = {"rcnn_s": 47.0, "fast_s": 0.32, "fast_svd_s": 0.22, "speedup": 146, "speedup_svd": 213}
 
 
-def proposals_for(image, count):
-    """The first `count` selective-search boxes, padded with dense windows not among them."""
+def proposals_for(image, ranked, count):
+    """The first `count` of the selective-search boxes `ranked`, padded with dense windows not
+    among them."""
     height, width = image.shape[:2]
-    boxes = selective_search(image)[:count]
+    boxes = ranked[:count]
     if len(boxes) < count:
         extra = dense_boxes(height, width, 10 ** 6)
         known = {tuple(b) for b in boxes.tolist()}
@@ -96,8 +91,9 @@ def measure(models, images, counts, repeats):
                 for way, fn in (("fast", fast_rcnn), ("rcnn", rcnn))]
     times = {}
     for image in images:
+        ranked = selective_search(image)
         for count in counts:
-            proposals = proposals_for(image, count)
+            proposals = proposals_for(image, ranked, count)
             for _, fn, model in variants:          # warm-up: compile, caches
                 fn(model, image, proposals[:8])
             samples = {name: [] for name, _, _ in variants}
@@ -119,8 +115,7 @@ def summarise(times, counts, images, repeats):
         rows.append({"proposals": count, **{f"{k}_s": v for k, v in med.items()},
                      "speedup": med["rcnn"] / med["fast"],
                      "speedup_svd": med["rcnn_svd"] / med["fast_svd"]})
-    return {"date": str(datetime.date.today()), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "python": platform.python_version(), "images": images,
+    return {**machine(), "images": images,
             "repeats": repeats, "ranks": RANKS, "rows": rows, "paper": PAPER}
 
 
@@ -148,9 +143,7 @@ def markdown(data):
 
 
 def chart(data, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     counts = [r["proposals"] for r in data["rows"]]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -181,7 +174,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     counts = (50,) if args.quick else PROPOSALS
     images_count, repeats = (1, 1) if args.quick else (args.images, args.repeats)
-    out = Path(tempfile.mkdtemp()) if args.quick else args.out
     model = FastRCNN.load(BUILTIN_MODELS["shapes"], backend="numba")
     models = {"": model, "_svd": compress(model, RANKS)}
     rng = np.random.default_rng(0)
@@ -190,12 +182,7 @@ def main(argv=None):
     times = measure(models, images, counts, repeats)
     data = summarise(times, counts, images_count, repeats)
     data["seconds"] = round(time.perf_counter() - start, 1)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "paper_speed.md").write_text(markdown(data))
-    (out / "paper_speed.json").write_text(json.dumps(data, indent=1) + "\n")
-    chart(data, out / "paper_speed.png")
-    print(markdown(data))
-    print(f"written to {out} in {data['seconds']} s")
+    write(results_folder(args), "paper_speed", data, markdown(data), chart)
     return 0
 
 

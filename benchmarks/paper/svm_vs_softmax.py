@@ -30,31 +30,22 @@ Results: results/paper_svm.md, .json.
 """
 
 import argparse
-import datetime
-import json
-import os
-import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from common import DEMO, RESULTS, demo_model, machine, results_folder, write
 from scipy.optimize import minimize
 
-from minifrcnn import FastRCNN
 from minifrcnn import boxes as box_ops
 from minifrcnn.data.transforms import read_image, resize, scale_factor, to_network
 from minifrcnn.data.voc import load_voc
-from minifrcnn.demo import run_demo
 from minifrcnn.detect import select
 from minifrcnn.evaluate import evaluate_detections
 from minifrcnn.layers import softmax
 from minifrcnn.proposals.cache import cached_proposals, default_cache_dir
 
-ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "benchmarks" / "results"
-DEMO = ROOT / "benchmarks" / "work" / "paper" / "demo"
 C = 0.001
 POSITIVE_WEIGHT = 2.0
 NEGATIVE_IOU = 0.3
@@ -191,14 +182,8 @@ def main(argv=None):
                         help="a 60-iteration demo on 10 + 10 images, to a temporary folder")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results go")
     args = parser.parse_args(argv)
-    out = Path(tempfile.mkdtemp()) if args.quick else args.out
-    demo = Path(tempfile.mkdtemp()) / "demo" if args.quick else args.demo
-    if not (demo / "model.npz").exists():
-        options = {"iters": 60, "n_train": 10, "n_test": 10} if args.quick else {}
-        run_demo(demo, progress=False, **options)
+    model, data = demo_model(args.demo, args.quick)
     start = time.perf_counter()
-    model = FastRCNN.load(demo / "model.npz", backend="numba")
-    data = demo / "data"
     train = load_voc(data, "trainval", classes=model.classes)
     test = load_voc(data, "test", classes=model.classes)
     cache = default_cache_dir(data)
@@ -212,18 +197,12 @@ def main(argv=None):
                                   np.random.default_rng(seed))
         svm_runs.append({"seed": seed, "mining": mining,
                          **evaluate(model, test, outputs, svms, scale)})
-    result = {"date": str(datetime.date.today()), "machine": platform.machine(),
-              "cpus": os.cpu_count(), "python": platform.python_version(),
-              "train_images": len(train.samples), "train_rois": int(len(features)),
+    result = {**machine(), "train_images": len(train.samples), "train_rois": int(len(features)),
               "test_images": len(test.samples), "classes": list(model.classes[1:]),
               "feature_scale": float(scale), "softmax": evaluate(model, test, outputs),
               "svm": svm_runs,
               "seconds": round(time.perf_counter() - start, 1)}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "paper_svm.md").write_text(markdown(result))
-    (out / "paper_svm.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(markdown(result))
-    print(f"written to {out} in {result['seconds']} s")
+    write(results_folder(args), "paper_svm", result, markdown(result))
     return 0
 
 

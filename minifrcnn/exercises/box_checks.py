@@ -12,7 +12,7 @@ from .judge import TOLERANCE, Case, Failure, compare, describe, unpack
 from .layer_checks import DTYPES, SEEDS
 
 
-def random_boxes(rng, count, size=20, max_side=12):
+def case_boxes(rng, count, size=20, max_side=12):
     """count integer boxes (count, 4) float64 with 0 <= x1 <= x2 < size + max_side: small, so that
     overlaps, shared edges and identical boxes are common."""
     x1 = rng.integers(0, size, count)
@@ -45,7 +45,7 @@ class Iou(Grader):
     def strategy(self):
         def build(seed, count_a, count_b, dtype):
             rng = np.random.default_rng(seed)
-            case = self.make(random_boxes(rng, count_a), random_boxes(rng, count_b))
+            case = self.make(case_boxes(rng, count_a), case_boxes(rng, count_b))
             for name in ("a", "b"):
                 case.inputs[name] = case.inputs[name].astype(dtype)
             return case
@@ -81,8 +81,8 @@ class EncodeDecode(Grader):
     @staticmethod
     def make(seed, rows, groups, dtype, scale, label=""):
         rng = np.random.default_rng(seed)
-        rois = random_boxes(rng, rows).astype(dtype)
-        gt = random_boxes(rng, rows).astype(dtype)
+        rois = case_boxes(rng, rows).astype(dtype)
+        gt = case_boxes(rng, rows).astype(dtype)
         deltas = (rng.standard_normal((rows, 4 * groups)) * scale).astype(dtype)
         return Case({"rois": rois, "gt": gt, "deltas": deltas}, label)
 
@@ -161,7 +161,7 @@ class Nms(Grader):
         def build(seed, count, tied, threshold):
             rng = np.random.default_rng(seed)
             scores = rng.integers(0, 3, count) / 4 if tied else rng.random(count)
-            return self.make(random_boxes(rng, count, size=10), scores, threshold)
+            return self.make(case_boxes(rng, count, size=10), scores, threshold)
         return st.builds(build, SEEDS, st.integers(0, 8), st.booleans(),
                          st.sampled_from([0.3, 0.5, 0.7, 0.0, 1.0]))
 
