@@ -129,7 +129,7 @@ def _forward_view(model, image, proposals, scales, transposed, mirrored):
 
 def detect(model, image, proposals=None, score_threshold=DEFAULT_SCORE_THRESHOLD,
            nms_threshold=DEFAULT_NMS_THRESHOLD, max_per_image=DEFAULT_MAX_PER_IMAGE, scales=None,
-           flip=False, transpose=False):
+           flip=False, transpose=False, box_regression=True):
     """Detect objects in one image.
 
     model: a FastRCNN (anything with .config (scale, max_size, pixel_mean), .classes and
@@ -150,6 +150,8 @@ def detect(model, image, proposals=None, score_threshold=DEFAULT_SCORE_THRESHOLD
         4 views in all, the image, its mirror, its transpose and the transpose's mirror (the
         image turned by 90 degrees). For a model trained with transposed images (train
         --transpose) on data without an up.
+    box_regression: decode each class's box from bbox_pred (the default); False reports the
+        proposals themselves, as a detector without box regression would (paper Table 6).
     Returns Detections, highest score first (equal scores: lower class first, then NMS order).
 
     Boxes are decoded from the ORIGINAL-pixel proposals: the deltas are relative to the box's own
@@ -178,7 +180,10 @@ def detect(model, image, proposals=None, score_threshold=DEFAULT_SCORE_THRESHOLD
     cls_score = sum(score for score, _ in outputs) / len(views)
     bbox_pred = sum(pred for _, pred in outputs) / len(views)
     height, width = image.shape[:2]
-    decoded = box_ops.decode(proposals, bbox_pred).reshape(len(proposals), -1, 4)
+    if box_regression:
+        decoded = box_ops.decode(proposals, bbox_pred).reshape(len(proposals), -1, 4)
+    else:
+        decoded = np.repeat(proposals[:, None], len(classes), axis=1)
     decoded = box_ops.clip(decoded, height, width)                      # (P, K+1, 4)
     return select(softmax(cls_score), decoded, classes, score_threshold, nms_threshold,
                   max_per_image)

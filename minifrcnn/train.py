@@ -90,6 +90,10 @@ class TrainSettings:
     transpose: bool = False         # also train on every image transposed (data without an up)
     shuffle_colours: bool = None    # default: on for the configurations in SHUFFLE_COLOURS_BY_DEFAULT
     bg_lo: float = BG_THRESHOLD_LO  # background RoIs: best IoU in [bg_lo, 0.5)
+    lam: float = 1.0                # weight of the box loss (eq. 1); 0 trains classification only
+    train_from: str = None          # the lowest layer that learns (trainable_layers); None: the
+                                    # configuration's frozen layers when starting from a trained
+                                    # model, nothing frozen from scratch
     checkpoint_every: int = 500
     resume: bool = False            # continue from checkpoint_path; without one, train refuses
                                     # (TrainingError) rather than silently start afresh
@@ -107,6 +111,12 @@ class TrainSettings:
             raise ValueError("give at most one of init, pretrain and finetune")
         if not 0 <= self.bg_lo < BG_THRESHOLD_HI:
             raise ValueError(f"bg_lo must be in [0, {BG_THRESHOLD_HI}), got {self.bg_lo}")
+        if not self.lam >= 0:
+            raise ValueError(f"lam must be 0 or more, got {self.lam}")
+        order = layer_order(CONFIGS[self.config])
+        if self.train_from is not None and self.train_from not in order:
+            raise ValueError(f"train_from must be a layer of {self.config}: {', '.join(order)}; "
+                             f"got {self.train_from!r}")
         if self.lr is None:
             started = self.init is not None or self.finetune is not None
             self.lr = DEFAULT_LR.get(self.config, 0.001) * (INIT_LR_FACTOR if started else 1)
@@ -127,10 +137,25 @@ class TrainSettings:
         """The settings a resumed run must share with the run that wrote the checkpoint."""
         keys = ("split", "config", "iters", "minutes", "seed", "backend", "pretrain", "init",
                 "finetune", "lr",
-                "scales", "flip", "transpose", "shuffle_colours", "bg_lo")
+                "scales", "flip", "transpose", "shuffle_colours", "bg_lo", "lam", "train_from")
         values = asdict(self)
         return {key: list(values[key]) if isinstance(values[key], tuple) else values[key]
                 for key in keys}
+
+
+def layer_order(config):
+    """The layers in the order of the forward pass, the two sibling heads last: conv1_1, ...,
+    fc6, fc7, cls_score, bbox_pred."""
+    return config.conv_names + ["fc6", "fc7", "cls_score", "bbox_pred"]
+
+
+def frozen_below(config, train_from):
+    """The layers a run that trains from `train_from` upwards keeps fixed: every layer before it
+    in layer_order. The paper's Table 5 trains from conv3_1 (VGG16) or from fc6; "bbox_pred"
+    freezes everything but the box regressor, the second stage of stage-wise training
+    (Table 6)."""
+    order = layer_order(config)
+    return set(order[:order.index(train_from)])
 
 
 @dataclass
@@ -324,6 +349,8 @@ def train(settings, progress=True, log=None):
             # A frozen layer keeps its initial weights: worth it for learned filters, not for
             # random ones. From scratch every layer trains.
             model.frozen = set()
+        if settings.train_from is not None:
+            model.frozen = frozen_below(config, settings.train_from)
         sgd = SGD(model.params, model.trainable())
         state.pretrain_seconds = state.elapsed = time.perf_counter() - start
         save_checkpoint(settings, model, sgd, sampler, rng, state, means, stds)
@@ -344,7 +371,7 @@ def train(settings, progress=True, log=None):
                                   bg_lo=settings.bg_lo, shuffle_colours=settings.shuffle_colours,
                                   images=images)
             try:
-                loss, loss_cls, loss_box = train_step(model, batch, sgd, lr, rng)
+                loss, loss_cls, loss_box = train_step(model, batch, sgd, lr, rng, settings.lam)
             except TrainingError as error:
                 raise TrainingError(
                     f"{error} at iteration {state.iteration}. Try a smaller learning rate (--lr, "

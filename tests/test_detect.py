@@ -105,6 +105,14 @@ def test_known_deltas_decode_with_the_detected_class_columns():
     np.testing.assert_allclose(dets.boxes[0], [10, 10, 49, 49], atol=1e-4)
 
 
+def test_without_box_regression_the_proposals_are_the_boxes():
+    proposals = np.array([[10, 20, 29, 59], [250, 150, 310, 199]], np.float32)
+    bbox_pred = np.full((2, 12), 0.5, np.float32)                  # would move every box
+    dets = detect(FakeModel(scores_for(1, 2), bbox_pred), IMAGE, proposals, box_regression=False)
+    assert dets.labels.tolist() == [1, 2]
+    np.testing.assert_array_equal(dets.boxes, [[10, 20, 29, 59], [250, 150, 299, 199]])  # clipped
+
+
 def test_boxes_are_clipped_to_the_image():
     proposals = np.array([[250, 150, 299, 199], [0, 0, 49, 49]], np.float32)
     bbox_pred = np.zeros((2, 12), np.float32)
@@ -580,7 +588,9 @@ def test_cli_passes_detection_options_through():
     parser = build_parser()
     for command in (["detect", "m.npz", "a.jpg", "--out", "d"], ["evaluate", "m.npz", "data"]):
         seen = [detection_options(parser.parse_args([*command, *extra]))
-                for extra in ([], ["--flip"], ["--transpose", "--nms", "0.4"])]
-        assert [(o["flip"], o["transpose"], o["nms_threshold"]) for o in seen] == [
-            (False, False, DEFAULT_NMS_THRESHOLD), (True, False, DEFAULT_NMS_THRESHOLD),
-            (False, True, 0.4)]
+                for extra in ([], ["--flip"], ["--transpose", "--nms", "0.4"],
+                              ["--no-box-regression"])]
+        assert [(o["flip"], o["transpose"], o["nms_threshold"], o["box_regression"])
+                for o in seen] == [
+            (False, False, DEFAULT_NMS_THRESHOLD, True), (True, False, DEFAULT_NMS_THRESHOLD, True),
+            (False, True, 0.4, True), (False, False, DEFAULT_NMS_THRESHOLD, False)]

@@ -69,3 +69,41 @@ def test_svm_vs_softmax_quick():
         counts = [m["negatives"] for m in run["mining"] if m["class"] == c]
         assert counts == sorted(counts)
     assert "| **mAP** |" in (out / "paper_svm.md").read_text()
+
+
+def per_seed(data, arms):
+    """{arm: [mAP of each seed]} of a training experiment's json."""
+    return {arm: [run[arm]["mAP"] for run in data["runs"]] for arm in arms}
+
+
+def test_multitask_quick():
+    out, stdout = run_quick("multitask.py")
+    data = json.loads((out / "paper_multitask.json").read_text())
+    assert data["seeds"] == [0, 1] and data["iters"] == 3
+    arms = ["classification only", "multi-task, no box regression at test", "stage-wise",
+            "multi-task"]
+    maps = per_seed(data, arms)
+    assert all(0 <= value <= 1 for values in maps.values() for value in values)
+    text = (out / "paper_multitask.md").read_text()
+    assert all(f"| {arm} |" in text for arm in arms) and "±" in text
+    assert (out / "paper_multitask.png").stat().st_size > 0
+
+
+def test_finetune_layers_quick():
+    out, stdout = run_quick("finetune_layers.py")
+    data = json.loads((out / "paper_finetune.json").read_text())
+    maps = per_seed(data, ["fc6", "conv2_1", "conv1_1"])
+    assert all(len(values) == 2 for values in maps.values())
+    assert all(run[arm]["seconds_per_iteration"] > 0 for run in data["runs"] for arm in maps)
+    assert "| fc6 and up |" in (out / "paper_finetune.md").read_text()
+
+
+def test_scales_quick():
+    out, stdout = run_quick("scales.py")
+    data = json.loads((out / "paper_scales.json").read_text())
+    arms = [f"train {a}, test {b}" for a in ("1 scale", "5 scales") for b in ("1 scale", "5 scales")]
+    for run in data["runs"]:
+        assert set(arms) <= set(run)
+        assert all(run[arm]["seconds_per_image"] > 0 for arm in arms)
+    assert "| 5 scales | 5 scales |" in (out / "paper_scales.md").read_text()
+    assert (out / "paper_scales.png").stat().st_size > 0

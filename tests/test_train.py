@@ -338,6 +338,8 @@ def test_a_dataset_without_objects_is_an_error(tmp_path):
     (["--init", "x.npz", "--pretrain"], "not allowed with argument"),
     (["--init", "x.npz", "--finetune", "y.npz"], "not allowed with argument"),
     (["--bg-lo", "0.5"], "bg_lo must be in [0, 0.5)"),
+    (["--lam", "-1"], "--lam: must be a number of 0 or more"),
+    (["--train-from", "conv9_9"], "train_from must be a layer of small: conv1_1, conv2_1"),
 ])
 def test_cli_usage_errors(args, message, tmp_path):
     completed = subprocess.run([sys.executable, "-m", "minifrcnn", "train", str(tmp_path),
@@ -412,3 +414,50 @@ def test_finetune_on_a_dataset_with_other_classes_names_the_file(dataset_root, t
     narrow.save(tmp_path / "narrow.npz")
     with pytest.raises(ValueError, match=r"\.xml.*class"):
         quiet(settings(dataset_root, tmp_path / "m.npz", finetune=str(tmp_path / "narrow.npz")))
+
+
+def test_lam_zero_trains_classification_only(dataset_root, tmp_path):
+    _, state = quiet(settings(dataset_root, tmp_path / "m.npz", iters=3, lam=0.0))
+    assert state.history.loss_box == [0.0, 0.0, 0.0]
+    assert state.history.loss == state.history.loss_cls
+    _, state = quiet(settings(dataset_root, tmp_path / "m2.npz", iters=3))
+    assert all(value > 0 for value in state.history.loss_box)
+
+
+def test_frozen_below_follows_the_forward_pass_with_the_heads_last():
+    from minifrcnn.model import CONFIGS
+    from minifrcnn.train import frozen_below, layer_order
+
+    small = CONFIGS["small"]
+    assert layer_order(small) == ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "fc6", "fc7",
+                                  "cls_score", "bbox_pred"]
+    assert frozen_below(small, "conv1_1") == set()
+    assert frozen_below(small, "fc6") == {"conv1_1", "conv2_1", "conv3_1", "conv4_1"}
+    assert frozen_below(small, "bbox_pred") == set(layer_order(small)[:-1])
+
+
+def test_train_from_keeps_every_layer_below_as_it_started(dataset_root, tmp_path):
+    quiet(settings(dataset_root, tmp_path / "source.npz", iters=3))
+    source = FastRCNN.load(tmp_path / "source.npz", backend="numpy")
+    # The second stage of stage-wise training: only the box regressor learns.
+    model, _ = quiet(settings(dataset_root, tmp_path / "boxes.npz", iters=3,
+                              finetune=str(tmp_path / "source.npz"), train_from="bbox_pred"))
+    tuned = FastRCNN.load(tmp_path / "boxes.npz", backend="numpy")
+    changed = [key for key in source.params
+               if not np.array_equal(source.params[key], tuned.params[key])]
+    assert sorted(changed) == ["bbox_pred.b", "bbox_pred.w"]
+    _, meta = read_npz(tmp_path / "boxes.ckpt.npz", expected_format=CHECKPOINT_FORMAT)
+    assert meta["frozen"] == ["cls_score", "conv1_1", "conv2_1", "fc6", "fc7"]
+    # From fc6: the convs stay; fc6 and up learn.
+    quiet(settings(dataset_root, tmp_path / "fc.npz", iters=3, init=str(tmp_path / "source.npz"),
+                   train_from="fc6"))
+    fc = FastRCNN.load(tmp_path / "fc.npz", backend="numpy")
+    for key in ("conv1_1.w", "conv2_1.b"):
+        np.testing.assert_array_equal(fc.params[key], source.params[key])
+    assert not np.array_equal(fc.params["fc6.w"], source.params["fc6.w"])
+    # Every layer: conv1_1, frozen by default from a trained start, learns too.
+    quiet(settings(dataset_root, tmp_path / "all.npz", iters=3, init=str(tmp_path / "source.npz"),
+                   train_from="conv1_1"))
+    _, meta = read_npz(tmp_path / "all.ckpt.npz", expected_format=CHECKPOINT_FORMAT)
+    assert meta["frozen"] == []
+    assert "train_from" in meta["settings"] and meta["settings"]["lam"] == 1.0

@@ -2,7 +2,7 @@
 from each) against R-CNN's and SPPnet's way (128 RoIs from 128 different images), per iteration
 and per second of training.
 
-    python benchmarks/paper/hierarchical_sampling.py            # about 25 minutes on 2 cores (one seed)
+    python benchmarks/paper/hierarchical_sampling.py            # 18 minutes on 2 cores (one seed)
     python benchmarks/paper/hierarchical_sampling.py --quick    # a few iterations, to a temporary folder
 
 Both arms train the `small` network from the same start (`--init shapes`: the shipped crop

@@ -64,6 +64,10 @@ def positive_float(text):
     return _value(text, float, lambda v: math.isfinite(v) and v > 0, "a positive number")
 
 
+def non_negative_float(text):
+    return _value(text, float, lambda v: math.isfinite(v) and v >= 0, "a number of 0 or more")
+
+
 def fraction(text):
     # NaN fails both comparisons, so it is refused too.
     return _value(text, float, lambda v: 0 <= v <= 1, "a number in [0, 1]")

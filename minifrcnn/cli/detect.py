@@ -31,6 +31,9 @@ def add_detection_options(p):
     p.add_argument("--transpose", action="store_true",
                    help="also score the transposed image (x and y swapped; with --flip its mirror "
                    "too, 4 views) and average them: for a model trained with --transpose")
+    p.add_argument("--no-box-regression", dest="box_regression", action="store_false",
+                   help="report the proposals themselves instead of the boxes bbox_pred moves "
+                   "them to (what box regression is worth: the paper's Table 6)")
     p.add_argument("--backend", choices=BACKENDS, default=None,
                    help="layer implementations to run (default: numba where installed)")
 
@@ -81,7 +84,8 @@ def detection_options(args):
     return {"score_threshold": args.score_threshold, "nms_threshold": args.nms,
             "max_per_image": args.max_per_image,
             "scales": tuple(args.scales) if args.scales else None,
-            "flip": args.flip, "transpose": args.transpose}
+            "flip": args.flip, "transpose": args.transpose,
+            "box_regression": args.box_regression}
 
 
 def picture_names(paths):

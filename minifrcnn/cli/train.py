@@ -5,7 +5,8 @@ import sys
 import time
 
 from ..backend import BACKENDS
-from ._common import fail, fraction, non_negative_int, positive_float, positive_int
+from ._common import (fail, fraction, non_negative_float, non_negative_int, positive_float,
+                      positive_int)
 
 DEFAULT_MINUTES = 10.0          # the budget when neither --iters nor --minutes is given
 
@@ -70,6 +71,16 @@ def add_commands(commands):
                    f"{BG_THRESHOLD_HI}) (default {BG_THRESHOLD_LO}, the paper's; 0 also shows the "
                    "network the boxes far from every object, which helps on cluttered "
                    "backgrounds)")
+    p.add_argument("--lam", type=non_negative_float, default=1.0, metavar="L",
+                   help="weight of the box regression loss in the multi-task loss (the paper's "
+                   "lambda, default 1); 0 trains classification only")
+    p.add_argument("--train-from", metavar="LAYER", default=None,
+                   help="the lowest layer that learns; every layer below it stays as it started "
+                   "(the paper's Table 5): e.g. conv2_1, fc6, or bbox_pred to fit the box "
+                   "regressor alone on a trained model (--finetune). Default: the "
+                   "configuration's frozen layers stay fixed when starting from a trained model "
+                   "(--init, --finetune, --pretrain; small: conv1_1, vgg16: conv1_1 to "
+                   "conv2_2); from nothing every layer learns")
     p.add_argument("--checkpoint-every", type=positive_int, default=500, metavar="N",
                    help="write a checkpoint every N iterations (default 500)")
     p.add_argument("--resume", action="store_true",
@@ -97,7 +108,8 @@ def run_train(args):
             finetune=args.finetune,
             lr=args.lr, scales=tuple(args.scales) if args.scales else None,
             transpose=args.transpose, shuffle_colours=args.shuffle_colours, bg_lo=args.bg_lo,
-            checkpoint_every=args.checkpoint_every, resume=args.resume)
+            lam=args.lam, train_from=args.train_from, checkpoint_every=args.checkpoint_every,
+            resume=args.resume)
     except ValueError as error:
         return fail("train", error, status=2)
     start = time.perf_counter()

@@ -1,0 +1,111 @@
+"""The paper's Table 6 in miniature: does multi-task training (classification and box regression
+together, eq. 1) help, compared with training for classification alone and with stage-wise
+training?
+
+    python benchmarks/paper/multitask.py            # 14 minutes on 2 cores (3 seeds)
+    python benchmarks/paper/multitask.py --quick    # a few iterations, to a temporary folder
+
+Every arm fine-tunes the shipped `small` model (`--init shapes`, trained on minifrcnn's six
+synthetic shapes) on the unseen shapes (benchmarks/unseen_shapes.py: five other classes, 300
+trainval images, seed 1) for --iters iterations with the library's defaults, once per seed, and
+is tested on the 150 test images (VOC07 mAP, single scale 224):
+
+- classification only: trained with lam = 0 (no box loss), tested without box regression;
+- multi-task, tested without box regression: lam = 1, the proposals themselves as boxes;
+- stage-wise: the classification-only network, then its box regressor alone trained for as many
+  iterations on the frozen network (`--finetune` with `--train-from bbox_pred`), tested with
+  box regression;
+- multi-task: lam = 1, tested with box regression (the paper's method).
+
+Paper (Table 6, VOC07 test, networks S / M / L): 52.2 / 54.7 / 62.6, 53.3 / 55.5 / 63.4,
+54.6 / 56.6 / 64.0, 57.1 / 59.2 / 66.9 for the four arms. Multi-task training improves pure
+classification by 0.8-1.1 points and beats stage-wise training. Results:
+results/paper_multitask.md, .json, .png. Trained models are kept in benchmarks/work/paper/runs
+(the multi-task runs are shared with finetune_layers.py and scales.py).
+"""
+
+import sys
+
+from common import beyond_noise, experiment, pyplot, shown, spread, test_map, trained
+
+PAPER = {  # Table 6: S, M, L
+    "classification only": (52.2, 54.7, 62.6),
+    "multi-task, no box regression at test": (53.3, 55.5, 63.4),
+    "stage-wise": (54.6, 56.6, 64.0),
+    "multi-task": (57.1, 59.2, 66.9),
+}
+
+
+def run_seed(data, seed, iters, runs):
+    """The four arms' test results for one seed: {arm: test_map's dict}."""
+    cls_only, _ = trained("cls-only", data, seed, iters, runs, lam=0.0)
+    both, _ = trained("multitask", data, seed, iters, runs)
+    stagewise, _ = trained("stagewise", data, seed, iters, runs, finetune=str(cls_only),
+                           train_from="bbox_pred")
+    return {"classification only": test_map(cls_only, data, box_regression=False),
+            "multi-task, no box regression at test": test_map(both, data, box_regression=False),
+            "stage-wise": test_map(stagewise, data),
+            "multi-task": test_map(both, data)}
+
+
+def markdown(data):
+    arms = list(PAPER)
+    maps = {arm: [run[arm]["mAP"] for run in data["runs"]] for arm in arms}
+    lines = [
+        "# Multi-task training against classification only and stage-wise training (paper Table 6)",
+        "",
+        f"Measured {data['date']} on {data['machine']}, {data['cpus']} cores: `python "
+        f"benchmarks/paper/multitask.py` ({data['iters']} iterations per run from `--init "
+        f"shapes`, unseen shapes, seeds {', '.join(map(str, data['seeds']))}; VOC07 mAP on "
+        "the test split, mean ± std over seeds).",
+        "",
+        "| arm | box loss in training | box regression at test | paper S / M / L | ours |",
+        "| --- | --- | --- | --- | ---: |",
+    ]
+    training = {"classification only": "no", "multi-task, no box regression at test": "yes",
+                "stage-wise": "afterwards, on the frozen network", "multi-task": "yes"}
+    for arm in arms:
+        lines.append(f"| {arm} | {training[arm]} | {'yes' if arm in ('stage-wise', 'multi-task') else 'no'} "
+                     f"| {' / '.join(f'{v:.1f}' for v in PAPER[arm])} | {shown(maps[arm])} |")
+    gain = [b - a for a, b in zip(maps["classification only"],
+                                  maps["multi-task, no box regression at test"])]
+    lines += ["", f"Multi-task training against classification only, both without box regression "
+              f"at test: {shown(gain, signed=True)} mAP (paper: +0.8 to +1.1); "
+              + ("beyond" if beyond_noise(maps["classification only"],
+                                         maps["multi-task, no box regression at test"])
+                 else "within") + " the seed noise (|difference of means| against the sum of "
+              "the two standard deviations).",
+              "", f"Multi-task against stage-wise, both with box regression: "
+              f"{shown([b - a for a, b in zip(maps['stage-wise'], maps['multi-task'])], signed=True)}; "
+              + ("beyond" if beyond_noise(maps["stage-wise"], maps["multi-task"]) else "within")
+              + " the seed noise (paper: +2.5 / +2.6 / +2.9).",
+              "", "Box regression at test, the same multi-task networks with and without it: "
+              f"{shown([b - a for a, b in zip(maps['multi-task, no box regression at test'], maps['multi-task'])], signed=True)}"
+              "; " + ("beyond" if beyond_noise(maps["multi-task, no box regression at test"],
+                                             maps["multi-task"]) else "within")
+              + " the seed noise (paper: +3.8 / +3.7 / +3.5)."]
+    return "\n".join(lines) + "\n"
+
+
+def chart(data, path):
+    plt = pyplot()
+    arms = list(PAPER)
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    for i, arm in enumerate(arms):
+        values = [run[arm]["mAP"] for run in data["runs"]]
+        mean, std = spread(values)
+        ax.bar(i, mean, yerr=std, capsize=4, color="C0" if "multi" in arm else "C7")
+        ax.plot([i] * len(values), values, "k.", ms=5)
+    ax.set_xticks(range(len(arms)), [arm.replace(", ", ",\n") for arm in arms], fontsize=8)
+    ax.set_ylabel("test mAP (VOC07)")
+    ax.set_title(f"Table 6 in miniature: bars mean ± std over {len(data['runs'])} seeds, dots "
+                 "each seed", fontsize=9)
+    low = min(run[arm]["mAP"] for run in data["runs"] for arm in arms)
+    ax.set_ylim(max(0, low - 0.1), None)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(experiment("paper_multitask", __doc__, run_seed, markdown, chart))
