@@ -32,7 +32,7 @@ from .data.minibatch import (BG_THRESHOLD_HI, BG_THRESHOLD_LO, IMAGES_PER_BATCH,
                              MinibatchSampler, build_roidb, get_minibatch, target_stats)
 from .data.voc import load_voc
 from .layers import multitask_loss
-from .model import CONFIGS, FastRCNN, ModelFileError, read_npz, write_npz
+from .model import CONFIGS, LINEAR_LAYERS, FastRCNN, ModelFileError, read_npz, write_npz
 from .pretrain import copy_trunk, init_path, load_init_model, pretrain_classifier, to_detector
 from .proposals.cache import cached_proposals, default_cache_dir
 from .schedule import (TrainingError, budget_fraction, learning_rate, progress_bar, quiet,
@@ -146,7 +146,7 @@ class TrainSettings:
 def layer_order(config):
     """The layers in the order of the forward pass, the two sibling heads last: conv1_1, ...,
     fc6, fc7, cls_score, bbox_pred."""
-    return config.conv_names + ["fc6", "fc7", "cls_score", "bbox_pred"]
+    return config.conv_names + list(LINEAR_LAYERS)
 
 
 def frozen_below(config, train_from):

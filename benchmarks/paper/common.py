@@ -159,6 +159,27 @@ def shown(values, signed=False):
     return f"{100 * mean:{'+' if signed else ''}.1f} ± {100 * std:.1f}"
 
 
+def seed_bars(data, arms, labels, grey, title, path, width=6):
+    """A chart of a training experiment: per arm a bar (mean test mAP over seeds, the standard
+    deviation as its error bar) and a dot per seed; arms in `grey` in grey, the others blue."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(width, 3.8))
+    for i, arm in enumerate(arms):
+        values = [run[arm]["mAP"] for run in data["runs"]]
+        mean, std = spread(values)
+        ax.bar(i, mean, yerr=std, capsize=4, color="C7" if arm in grey else "C0")
+        ax.plot([i] * len(values), values, "k.", ms=5)
+    ax.set_xticks(range(len(arms)), labels, fontsize=8)
+    ax.set_ylabel("test mAP (VOC07)")
+    ax.set_title(f"{title}: bars mean ± std over {len(data['runs'])} seeds, dots each seed",
+                 fontsize=9)
+    low = min(run[arm]["mAP"] for run in data["runs"] for arm in arms)
+    ax.set_ylim(max(0, low - 0.1), None)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def experiment(name, doc, run_seed, markdown, chart, argv=None):
     """The command line of a training experiment (multitask.py, finetune_layers.py, scales.py):
     --iters, --seeds, --quick, --out. run_seed(data, seed, iters, runs) returns one seed's

@@ -22,7 +22,7 @@ Results: results/paper_finetune.md, .json, .png.
 import sys
 
 import numpy as np
-from common import beyond_noise, experiment, pyplot, shown, spread, test_map, trained
+from common import beyond_noise, experiment, seed_bars, shown, test_map, trained
 
 # arm: (the run's name, TrainSettings options); "multitask" is the default run multitask.py trains.
 ARMS = {"fc6": ("from-fc6", {"train_from": "fc6"}),
@@ -67,21 +67,8 @@ def markdown(data):
 
 
 def chart(data, path):
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    for i, arm in enumerate(ARMS):
-        values = [run[arm]["mAP"] for run in data["runs"]]
-        mean, std = spread(values)
-        ax.bar(i, mean, yerr=std, capsize=4, color="C7" if arm == "fc6" else "C0")
-        ax.plot([i] * len(values), values, "k.", ms=5)
-    ax.set_xticks(range(len(ARMS)), [f"{arm} and up" for arm in ARMS])
-    ax.set_ylabel("test mAP (VOC07)")
-    ax.set_title(f"Table 5 in miniature: mean ± std over {len(data['runs'])} seeds", fontsize=9)
-    low = min(run[arm]["mAP"] for run in data["runs"] for arm in ARMS)
-    ax.set_ylim(max(0, low - 0.1), None)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    seed_bars(data, list(ARMS), [f"{arm} and up" for arm in ARMS], ("fc6",),
+              "Table 5 in miniature", path)
 
 
 if __name__ == "__main__":

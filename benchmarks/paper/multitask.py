@@ -26,7 +26,7 @@ results/paper_multitask.md, .json, .png. Trained models are kept in benchmarks/w
 
 import sys
 
-from common import beyond_noise, experiment, pyplot, shown, spread, test_map, trained
+from common import beyond_noise, experiment, seed_bars, shown, test_map, trained
 
 PAPER = {  # Table 6: S, M, L
     "classification only": (52.2, 54.7, 62.6),
@@ -88,23 +88,9 @@ def markdown(data):
 
 
 def chart(data, path):
-    plt = pyplot()
     arms = list(PAPER)
-    fig, ax = plt.subplots(figsize=(8, 3.8))
-    for i, arm in enumerate(arms):
-        values = [run[arm]["mAP"] for run in data["runs"]]
-        mean, std = spread(values)
-        ax.bar(i, mean, yerr=std, capsize=4, color="C0" if "multi" in arm else "C7")
-        ax.plot([i] * len(values), values, "k.", ms=5)
-    ax.set_xticks(range(len(arms)), [arm.replace(", ", ",\n") for arm in arms], fontsize=8)
-    ax.set_ylabel("test mAP (VOC07)")
-    ax.set_title(f"Table 6 in miniature: bars mean ± std over {len(data['runs'])} seeds, dots "
-                 "each seed", fontsize=9)
-    low = min(run[arm]["mAP"] for run in data["runs"] for arm in arms)
-    ax.set_ylim(max(0, low - 0.1), None)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    seed_bars(data, arms, [arm.replace(", ", ",\n") for arm in arms],
+              ("classification only", "stage-wise"), "Table 6 in miniature", path, width=8)
 
 
 if __name__ == "__main__":
