@@ -91,7 +91,7 @@ class TrainSettings:
     shuffle_colours: bool = None    # default: on for the configurations in SHUFFLE_COLOURS_BY_DEFAULT
     bg_lo: float = BG_THRESHOLD_LO  # background RoIs: best IoU in [bg_lo, 0.5)
     lam: float = 1.0                # weight of the box loss (eq. 1); 0 trains classification only
-    train_from: str = None          # the lowest layer that learns (trainable_layers); None: the
+    train_from: str = None          # the lowest layer that learns (frozen_below); None: the
                                     # configuration's frozen layers when starting from a trained
                                     # model, nothing frozen from scratch
     checkpoint_every: int = 500
@@ -351,6 +351,9 @@ def train(settings, progress=True, log=None):
             model.frozen = set()
         if settings.train_from is not None:
             model.frozen = frozen_below(config, settings.train_from)
+            kept = [name for name in layer_order(config) if name in model.frozen]
+            log(f"training from {settings.train_from}: "
+                + (f"{', '.join(kept)} stay as they started" if kept else "every layer learns"))
         sgd = SGD(model.params, model.trainable())
         state.pretrain_seconds = state.elapsed = time.perf_counter() - start
         save_checkpoint(settings, model, sgd, sampler, rng, state, means, stds)
