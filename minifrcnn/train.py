@@ -67,6 +67,11 @@ PRETRAIN_FRACTION = 0.25       # share of the budget spent pretraining, with --p
 # 0.557 against 0.619 in 10 minutes, and only from --init shapes did it help (0.737 to 0.762).
 
 
+# Settings added to the fingerprint after checkpoints had been written without them: their
+# values then (load_checkpoint reads an older checkpoint as having them).
+SETTINGS_ADDED_LATER = {"lam": 1.0, "train_from": None}
+
+
 @dataclass
 class TrainSettings:
     """Everything that decides a run's result; a checkpoint stores it, resume checks it."""
@@ -238,8 +243,8 @@ def load_checkpoint(settings, model, sampler, rng):
     """Restore a checkpoint into model, sampler and rng; returns (TrainState, SGD, means, stds)."""
     path = settings.checkpoint_path
     arrays, meta = read_npz(path, expected_format=CHECKPOINT_FORMAT)
-    if meta.get("settings") != settings.fingerprint():
-        saved = meta.get("settings") or {}
+    saved = {**SETTINGS_ADDED_LATER, **(meta.get("settings") or {})}
+    if saved != settings.fingerprint():
         differ = sorted(key for key, value in settings.fingerprint().items()
                         if saved.get(key) != value)
         raise TrainingError(f"{path}: the checkpoint was written by a run with other settings "

@@ -197,6 +197,21 @@ def test_resume_with_other_settings_is_refused(dataset_root, tmp_path):
             quiet(settings(dataset_root, tmp_path / "m.npz", iters=2, resume=True, **change))
 
 
+def test_a_checkpoint_from_before_lam_and_train_from_still_resumes(dataset_root, tmp_path):
+    from minifrcnn.model import write_npz
+
+    run = settings(dataset_root, tmp_path / "m.npz", iters=4)
+    quiet(run)
+    arrays, meta = read_npz(run.checkpoint_path, expected_format=CHECKPOINT_FORMAT)
+    for key in ("lam", "train_from"):                     # as an older version wrote it
+        del meta["settings"][key]
+    write_npz(run.checkpoint_path, arrays, meta)
+    _, state = quiet(settings(dataset_root, tmp_path / "m.npz", iters=4, resume=True))
+    assert state.iteration == 4
+    with pytest.raises(TrainingError, match="lam differ"):
+        quiet(settings(dataset_root, tmp_path / "m.npz", iters=4, resume=True, lam=0.5))
+
+
 def test_a_diverging_loss_stops_with_a_message(dataset_root, tmp_path):
     s = settings(dataset_root, tmp_path / "m.npz", lr=1e12)
     with pytest.raises(TrainingError, match=r"diverged at iteration \d+\. Try a smaller learning "
