@@ -69,6 +69,7 @@ def test_svm_vs_softmax_quick():
         counts = [m["negatives"] for m in run["mining"] if m["class"] == c]
         assert counts == sorted(counts)
     assert "| **mAP** |" in (out / "paper_svm.md").read_text()
+    assert (out / "paper_svm.png").stat().st_size > 0
 
 
 def per_seed(data, arms):

@@ -26,7 +26,7 @@ mAP: VOC07 11-point on the test split. Paper (Table 8, VOC07): the softmax sligh
 the SVMs for all three networks, by 0.1 to 0.8 mAP points. Ours is one trained network, so there
 is no seed spread of the network itself; the seeds move only the first draw of negatives.
 
-Results: results/paper_svm.md, .json.
+Results: results/paper_svm.md, .json, .png.
 """
 
 import argparse
@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import DEMO, RESULTS, demo_model, machine, results_folder, write
+from common import DEMO, RESULTS, demo_model, machine, pyplot, results_folder, write
 from scipy.optimize import minimize
 
 from minifrcnn import boxes as box_ops
@@ -172,6 +172,30 @@ def markdown(data):
     return "\n".join(lines) + "\n"
 
 
+def chart(data, path):
+    """Per class and for the mAP: the softmax's AP beside the SVMs' (mean over seeds, the
+    standard deviation as an error bar)."""
+    plt = pyplot()
+    names = list(data["classes"]) + ["mAP"]
+    softmax_ap = [data["softmax"]["ap"][c] for c in data["classes"]] + [data["softmax"]["mAP"]]
+    svm_ap = np.array([[run["ap"][c] for c in data["classes"]] + [run["mAP"]]
+                       for run in data["svm"]])
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.bar(x - 0.2, softmax_ap, 0.4, label="softmax (the network's own)")
+    ax.bar(x + 0.2, svm_ap.mean(axis=0), 0.4, yerr=svm_ap.std(axis=0, ddof=1)
+           if len(svm_ap) > 1 else None, capsize=3,
+           label=f"linear SVMs on fc7 (mean of {len(svm_ap)} seeds)")
+    ax.set_xticks(x, names)
+    ax.set_ylabel("test AP (VOC07)")
+    ax.set_title("Table 8 in miniature: the same boxes, only the class scores differ", fontsize=9)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8, loc="upper center", ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demo", type=Path, default=DEMO,
@@ -202,7 +226,7 @@ def main(argv=None):
               "feature_scale": float(scale), "softmax": evaluate(model, test, outputs),
               "svm": svm_runs,
               "seconds": round(time.perf_counter() - start, 1)}
-    write(results_folder(args), "paper_svm", result, markdown(result))
+    write(results_folder(args), "paper_svm", result, markdown(result), chart)
     return 0
 
 
