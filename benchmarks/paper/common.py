@@ -63,7 +63,6 @@ def write(out, name, data, markdown, chart=None, indent=1):
 # Training variants (experiments 1-3): the unseen shapes, fine-tuned from the shipped model
 # ---------------------------------------------------------------------------------------------
 
-UNSEEN = WORK / "unseen"
 RUNS = WORK / "runs"
 SEEDS = (0, 1, 2)
 ITERS = 1000        # per training run: about 130 s on 2 cores at 0.13 s an iteration
