@@ -47,6 +47,13 @@ def pyplot():
     return plt
 
 
+def save(fig, path):
+    """Lay a chart out, write it at 110 dpi and close it."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+
+
 def write(out, name, data, markdown, chart=None, indent=1):
     """results/<name>.md (the text `markdown`), .json (data) and, with chart(data, path), .png;
     then print the text and where it went."""
@@ -151,6 +158,26 @@ def beyond_noise(a, b):
     return abs(mean_a - mean_b) > std_a + std_b
 
 
+def per_seed(data, arms):
+    """{arm: [test mAP of each seed]} of a training experiment's results."""
+    return {arm: [run[arm]["mAP"] for run in data["runs"]] for arm in arms}
+
+
+def measured(data, script, extra=""):
+    """The sentence under a training experiment's title: when, where, how it was run."""
+    return (f"Measured {data['date']} on {data['machine']}, {data['cpus']} cores: `python "
+            f"benchmarks/paper/{script}` ({data['iters']} iterations per run from `--init "
+            f"shapes`, unseen shapes, seeds {', '.join(map(str, data['seeds']))}; VOC07 mAP on "
+            f"the test split, mean ± std over seeds{extra}).")
+
+
+def compared(a, b):
+    """Arm b against arm a (lists of per-seed values): ('+1.7 ± 1.2', the per-seed differences
+    in points, and 'beyond' or 'within', against the seed noise of beyond_noise)."""
+    return (shown([y - x for x, y in zip(a, b)], signed=True),
+            "beyond" if beyond_noise(a, b) else "within")
+
+
 def shown(values, signed=False):
     """'61.2 ± 0.8': the mean ± std over seeds of per-seed mAPs, in points (x 100) as the
     paper's tables give them; signed: '+1.7 ± 1.2', for differences."""
@@ -163,8 +190,7 @@ def seed_bars(data, arms, labels, grey, title, path, width=6):
     deviation as its error bar) and a dot per seed; arms in `grey` in grey, the others blue."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(width, 3.8))
-    for i, arm in enumerate(arms):
-        values = [run[arm]["mAP"] for run in data["runs"]]
+    for i, (arm, values) in enumerate(per_seed(data, arms).items()):
         mean, std = spread(values)
         ax.bar(i, mean, yerr=std, capsize=4, color="C7" if arm in grey else "C0")
         ax.plot([i] * len(values), values, "k.", ms=5)
@@ -174,9 +200,7 @@ def seed_bars(data, arms, labels, grey, title, path, width=6):
                  fontsize=9)
     low = min(run[arm]["mAP"] for run in data["runs"] for arm in arms)
     ax.set_ylim(max(0, low - 0.1), None)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def experiment(name, doc, run_seed, markdown, chart, argv=None):

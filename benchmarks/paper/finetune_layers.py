@@ -22,7 +22,7 @@ Results: results/paper_finetune.md, .json, .png.
 import sys
 
 import numpy as np
-from common import beyond_noise, experiment, seed_bars, shown, test_map, trained
+from common import compared, experiment, measured, per_seed, seed_bars, shown, test_map, trained
 
 # arm: (the run's name, TrainSettings options); "multitask" is the default run multitask.py trains.
 ARMS = {"fc6": ("from-fc6", {"train_from": "fc6"}),
@@ -41,14 +41,11 @@ def run_seed(data, seed, iters, runs):
 
 
 def markdown(data):
-    maps = {arm: [run[arm]["mAP"] for run in data["runs"]] for arm in ARMS}
+    maps = per_seed(data, ARMS)
     lines = [
         "# Which layers to fine-tune (paper Table 5)",
         "",
-        f"Measured {data['date']} on {data['machine']}, {data['cpus']} cores: `python "
-        f"benchmarks/paper/finetune_layers.py` ({data['iters']} iterations per run from "
-        f"`--init shapes`, unseen shapes, seeds {', '.join(map(str, data['seeds']))}; VOC07 "
-        "mAP on the test split, mean ± std over seeds).",
+        measured(data, "finetune_layers.py"),
         "",
         "| layers trained | paper (VGG16) | ours | seconds per iteration (median) |",
         "| --- | --- | ---: | ---: |",
@@ -56,13 +53,11 @@ def markdown(data):
     for arm in ARMS:
         seconds = np.median([run[arm]["seconds_per_iteration"] for run in data["runs"]])
         lines.append(f"| {arm} and up | {PAPER[arm]} | {shown(maps[arm])} | {seconds:.3f} |")
-    lines += ["", f"Fine-tuning the convs (from conv2_1) against fc layers only: "
-              f"{shown([b - a for a, b in zip(maps['fc6'], maps['conv2_1'])], signed=True)} mAP, "
-              + ("beyond" if beyond_noise(maps["fc6"], maps["conv2_1"]) else "within")
-              + " the seed noise (paper: +5.5). conv1_1 too, against conv2_1: "
-              f"{shown([b - a for a, b in zip(maps['conv2_1'], maps['conv1_1'])], signed=True)}, "
-              + ("beyond" if beyond_noise(maps["conv2_1"], maps["conv1_1"]) else "within")
-              + " the seed noise (paper: +0.3)."]
+    (convs, noise), (first, first_noise) = (compared(maps["fc6"], maps["conv2_1"]),
+                                            compared(maps["conv2_1"], maps["conv1_1"]))
+    lines += ["", f"Fine-tuning the convs (from conv2_1) against fc layers only: {convs} mAP, "
+              f"{noise} the seed noise (paper: +5.5). conv1_1 too, against conv2_1: {first}, "
+              f"{first_noise} the seed noise (paper: +0.3)."]
     return "\n".join(lines) + "\n"
 
 

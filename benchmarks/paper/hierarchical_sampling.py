@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS, WORK, machine, pyplot, results_folder, write
+from common import RESULTS, WORK, machine, pyplot, results_folder, save, write
 
 from minifrcnn import FastRCNN
 from minifrcnn.data.minibatch import (ImageCache, Minibatch, MinibatchSampler, get_minibatch,
@@ -186,9 +186,7 @@ def chart(data, path):
         ax.legend(fontsize=8)
     by_step.set_title("per iteration")
     by_time.set_title("per second")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def main(argv=None):

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import DEMO, RESULTS, demo_model, machine, pyplot, results_folder, write
+from common import DEMO, RESULTS, demo_model, machine, pyplot, results_folder, save, write
 
 from minifrcnn.boxes import dense_boxes
 from minifrcnn.data.voc import load_voc
@@ -113,9 +113,7 @@ def chart(data, path):
         ax.set_xlabel("proposals per image")
         ax.set_ylabel(name)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def main(argv=None):

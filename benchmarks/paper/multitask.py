@@ -26,7 +26,7 @@ results/paper_multitask.md, .json, .png. Trained models are kept in benchmarks/w
 
 import sys
 
-from common import beyond_noise, experiment, seed_bars, shown, test_map, trained
+from common import compared, experiment, measured, per_seed, seed_bars, shown, test_map, trained
 
 PAPER = {  # Table 6: S, M, L
     "classification only": (52.2, 54.7, 62.6),
@@ -50,14 +50,11 @@ def run_seed(data, seed, iters, runs):
 
 def markdown(data):
     arms = list(PAPER)
-    maps = {arm: [run[arm]["mAP"] for run in data["runs"]] for arm in arms}
+    maps = per_seed(data, arms)
     lines = [
         "# Multi-task training against classification only and stage-wise training (paper Table 6)",
         "",
-        f"Measured {data['date']} on {data['machine']}, {data['cpus']} cores: `python "
-        f"benchmarks/paper/multitask.py` ({data['iters']} iterations per run from `--init "
-        f"shapes`, unseen shapes, seeds {', '.join(map(str, data['seeds']))}; VOC07 mAP on "
-        "the test split, mean ± std over seeds).",
+        measured(data, "multitask.py"),
         "",
         "| arm | box loss in training | box regression at test | paper S / M / L | ours |",
         "| --- | --- | --- | --- | ---: |",
@@ -65,25 +62,20 @@ def markdown(data):
     training = {"classification only": "no", "multi-task, no box regression at test": "yes",
                 "stage-wise": "afterwards, on the frozen network", "multi-task": "yes"}
     for arm in arms:
-        lines.append(f"| {arm} | {training[arm]} | {'yes' if arm in ('stage-wise', 'multi-task') else 'no'} "
+        at_test = "yes" if arm in ("stage-wise", "multi-task") else "no"
+        lines.append(f"| {arm} | {training[arm]} | {at_test} "
                      f"| {' / '.join(f'{v:.1f}' for v in PAPER[arm])} | {shown(maps[arm])} |")
-    gain = [b - a for a, b in zip(maps["classification only"],
-                                  maps["multi-task, no box regression at test"])]
+    only, both, stagewise, full = (maps[arm] for arm in arms)
+    gain, noise = compared(only, both)
     lines += ["", f"Multi-task training against classification only, both without box regression "
-              f"at test: {shown(gain, signed=True)} mAP (paper: +0.8 to +1.1); "
-              + ("beyond" if beyond_noise(maps["classification only"],
-                                         maps["multi-task, no box regression at test"])
-                 else "within") + " the seed noise (|difference of means| against the sum of "
-              "the two standard deviations).",
-              "", f"Multi-task against stage-wise, both with box regression: "
-              f"{shown([b - a for a, b in zip(maps['stage-wise'], maps['multi-task'])], signed=True)}; "
-              + ("beyond" if beyond_noise(maps["stage-wise"], maps["multi-task"]) else "within")
-              + " the seed noise (paper: +2.5 / +2.6 / +2.9).",
-              "", "Box regression at test, the same multi-task networks with and without it: "
-              f"{shown([b - a for a, b in zip(maps['multi-task, no box regression at test'], maps['multi-task'])], signed=True)}"
-              "; " + ("beyond" if beyond_noise(maps["multi-task, no box regression at test"],
-                                             maps["multi-task"]) else "within")
-              + " the seed noise (paper: +3.8 / +3.7 / +3.5)."]
+              f"at test: {gain} mAP (paper: +0.8 to +1.1); {noise} the seed noise (|difference "
+              "of means| against the sum of the two standard deviations)."]
+    gain, noise = compared(stagewise, full)
+    lines += ["", f"Multi-task against stage-wise, both with box regression: {gain}; {noise} the "
+              "seed noise (paper: +2.5 / +2.6 / +2.9)."]
+    gain, noise = compared(both, full)
+    lines += ["", f"Box regression at test, the same multi-task networks with and without it: "
+              f"{gain}; {noise} the seed noise (paper: +3.8 / +3.7 / +3.5)."]
     return "\n".join(lines) + "\n"
 
 

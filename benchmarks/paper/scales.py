@@ -23,7 +23,8 @@ invariance directly. Results: results/paper_scales.md, .json, .png.
 import sys
 
 import numpy as np
-from common import beyond_noise, experiment, pyplot, shown, test_map, trained
+from common import (compared, experiment, measured, per_seed, pyplot, save, shown, spread, test_map,
+                    trained)
 
 PYRAMID = (160, 192, 224, 256, 288)
 TRAINING = {"1 scale": ("one-scale", {"scales": (224,)}), "5 scales": ("multitask", {})}
@@ -49,51 +50,41 @@ def markdown(data):
     lines = [
         "# Single scale against an image pyramid, in training and at test (paper Table 7)",
         "",
-        f"Measured {data['date']} on {data['machine']}, {data['cpus']} cores: `python "
-        f"benchmarks/paper/scales.py` ({data['iters']} iterations per run from `--init "
-        f"shapes`, unseen shapes, seeds {', '.join(map(str, data['seeds']))}; VOC07 mAP on the "
-        "test split, mean ± std over seeds; seconds per test image, median over seeds).",
+        measured(data, "scales.py", "; seconds per test image, median over seeds"),
         "",
         "| training | test | paper (VGG networks) | ours mAP | seconds per image |",
         "| --- | --- | --- | ---: | ---: |",
     ]
-    maps = {}
     for train in TRAINING:
         for test in TESTING:
-            runs = [run[arm(train, test)] for run in data["runs"]]
-            maps[train, test] = [r["mAP"] for r in runs]
-            seconds = np.median([r["seconds_per_image"] for r in runs])
+            seconds = np.median([run[arm(train, test)]["seconds_per_image"]
+                                 for run in data["runs"]])
             lines.append(f"| {train} | {test} | {PAPER.get((train, test), '')} | "
-                         f"{shown(maps[train, test])} | {seconds:.3f} |")
-    one, five = maps["1 scale", "1 scale"], maps["5 scales", "5 scales"]
-    cost = [five_run[arm("5 scales", "5 scales")]["seconds_per_image"]
-            / one_run[arm("1 scale", "1 scale")]["seconds_per_image"]
-            for five_run, one_run in zip(data["runs"], data["runs"])]
-    lines += ["", f"Five scales in training and test against one: "
-              f"{shown([b - a for a, b in zip(one, five)], signed=True)} mAP for {np.median(cost):.1f}x the "
-              "test time per image; " + ("beyond" if beyond_noise(one, five) else "within")
-              + " the seed noise (paper: +1.3 to +1.5 for about 4x the time)."]
+                         f"{shown(per_seed(data, [arm(train, test)])[arm(train, test)])} | "
+                         f"{seconds:.3f} |")
+    one, five = arm("1 scale", "1 scale"), arm("5 scales", "5 scales")
+    maps = per_seed(data, [one, five])
+    cost = [run[five]["seconds_per_image"] / run[one]["seconds_per_image"] for run in data["runs"]]
+    gain, noise = compared(maps[one], maps[five])
+    lines += ["", f"Five scales in training and test against one: {gain} mAP for "
+              f"{np.median(cost):.1f}x the test time per image; {noise} the seed noise (paper: "
+              "+1.3 to +1.5 for about 4x the time)."]
     return "\n".join(lines) + "\n"
 
 
 def chart(data, path):
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = pyplot().subplots(figsize=(6.5, 4))
     for i, train in enumerate(TRAINING):
         for test, marker in zip(TESTING, "os"):
-            runs = [run[arm(train, test)] for run in data["runs"]]
-            seconds = [r["seconds_per_image"] for r in runs]
-            maps = [r["mAP"] for r in runs]
-            ax.errorbar(np.median(seconds), np.mean(maps), yerr=np.std(maps, ddof=1)
-                        if len(maps) > 1 else 0, fmt=marker, color=f"C{i}", capsize=4,
-                        label=arm(train, test))
+            name = arm(train, test)
+            mean, std = spread(per_seed(data, [name])[name])
+            seconds = np.median([run[name]["seconds_per_image"] for run in data["runs"]])
+            ax.errorbar(seconds, mean, yerr=std, fmt=marker, color=f"C{i}", capsize=4, label=name)
     ax.set_xlabel("seconds per test image (detection, 2 cores)")
     ax.set_ylabel("test mAP (VOC07)")
     ax.set_title(f"Table 7 in miniature: mean ± std over {len(data['runs'])} seeds", fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 if __name__ == "__main__":

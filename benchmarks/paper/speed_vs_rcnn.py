@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import RESULTS, machine, pyplot, results_folder, write
+from common import RESULTS, machine, pyplot, results_folder, save, write
 
 from minifrcnn import FastRCNN
 from minifrcnn.boxes import dense_boxes
@@ -159,9 +159,7 @@ def chart(data, path):
     ax.set_ylabel("seconds per image (median)")
     ax.set_title("Test time per image: the same network run two ways")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def main(argv=None):

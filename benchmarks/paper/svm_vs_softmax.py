@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import DEMO, RESULTS, demo_model, machine, pyplot, results_folder, write
+from common import DEMO, RESULTS, demo_model, machine, pyplot, results_folder, save, write
 from scipy.optimize import minimize
 
 from minifrcnn import boxes as box_ops
@@ -191,9 +191,7 @@ def chart(data, path):
     ax.set_title("Table 8 in miniature: the same boxes, only the class scores differ", fontsize=9)
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8, loc="upper center", ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def main(argv=None):
